@@ -1,0 +1,71 @@
+// The kernel table everyone calls. Filled once at start-up from CPU features:
+// scalar/ first (the reference for every kernel), then each ISA folder the CPU supports
+// overwrites the entries it implements. Nothing outside kernels/ knows about ISAs.
+//
+// Matmul convention (as in ggml): a weight matrix is n_rows rows of k elements in its
+// own dtype; activations are converted once per matmul into the weight type's "dot
+// type" (F32->f32, F16->f16, BF16->bf16, Q8_0->q8_0 blocks), which is what llama.cpp
+// does, so rounding matches its numbers. Every output element is one dot product whose
+// reduction order depends only on k, never on how many tokens or rows are in the call:
+// this is what makes results identical across batch sizes and thread counts.
+#pragma once
+
+#include "tensor/dtype.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace deepcpu::kernels {
+
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kNeon = 3, kSve = 4 };
+const char* isa_name(Isa isa);
+
+struct CpuFeatures {
+  bool avx2 = false, fma = false, f16c = false;
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
+  bool avx512vnni = false, avx512bf16 = false;
+  bool neon = false, dotprod = false, i8mm = false, sve = false;
+};
+const CpuFeatures& cpu_features();
+std::string cpu_features_string();
+
+// f32 -> dot-type row of k elements (k a multiple of the dot type's block size).
+using ConvertRowFn = void (*)(const float* x, void* out, int64_t k);
+// Dot-type or weight-type row -> f32.
+using ToFloatRowFn = void (*)(const void* x, float* out, int64_t k);
+// c[it * ldc + ir] = dot(W row ir, A row it) for ir in [r0, r1), it in [0, m).
+using GemmFn = void (*)(const void* w, size_t w_row_bytes, const void* a, size_t a_row_bytes, int64_t k,
+                        int64_t r0, int64_t r1, int64_t m, float* c, int64_t ldc);
+
+struct MatmulKernels {
+  DType dot_type = DType::kF32;
+  ConvertRowFn convert_row = nullptr;  // f32 activations -> dot_type
+  GemmFn gemm = nullptr;               // weights of this type x activations of dot_type
+};
+
+struct Table {
+  Isa isa = Isa::kScalar;
+  MatmulKernels f32, f16, bf16, q8_0;
+  ToFloatRowFn to_float_f16 = nullptr, to_float_bf16 = nullptr, to_float_q8_0 = nullptr;
+  ConvertRowFn from_float_f16 = nullptr, from_float_bf16 = nullptr, from_float_q8_0 = nullptr;
+
+  // nullptr for a weight type without kernels.
+  const MatmulKernels* matmul(DType weight_type) const;
+  ToFloatRowFn to_float(DType t) const;     // nullptr for f32 (copy) or unknown
+  ConvertRowFn from_float(DType t) const;   // nullptr for f32 (copy) or unknown
+};
+
+// The best table for this CPU (chosen on first call, then fixed).
+const Table& table();
+// A table using ISAs up to `max_isa` only, if this CPU can run them (for tests and benches).
+bool make_table(Isa max_isa, Table* out);
+
+// Per-ISA fillers (each lives in its ISA folder; declared here so dispatch.cpp can call them).
+void fill_scalar(Table& t);
+void fill_avx2(Table& t);
+void fill_avx512(Table& t);
+void fill_neon(Table& t);
+void fill_sve(Table& t);
+
+}  // namespace deepcpu::kernels

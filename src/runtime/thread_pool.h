@@ -1,0 +1,50 @@
+// A persistent pool of worker threads (-t N counts the caller as one of them).
+// run(n_tasks, fn) calls fn(task, thread) for every task in [0, n_tasks), handing tasks
+// out through an atomic counter, and returns when all are done. Workers spin briefly
+// for the next job and then sleep, so back-to-back ops in the forward pay no wake-up.
+// One job at a time: run() is called from a single driving thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace deepcpu {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int n_threads() const { return n_threads_; }
+
+  using TaskFn = std::function<void(int64_t task, int thread)>;
+  void run(int64_t n_tasks, const TaskFn& fn);
+
+  // Splits [0, n) into contiguous chunks of at least `min_chunk` and calls
+  // fn(begin, end, thread) on each; the split never affects what a chunk computes.
+  void parallel_for(int64_t n, int64_t min_chunk, const std::function<void(int64_t, int64_t, int)>& fn);
+
+ private:
+  void worker_loop(int thread);
+  void work(int thread);
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int64_t> next_task_{0};
+  std::atomic<int> n_busy_{0};
+  int64_t n_tasks_ = 0;
+  const TaskFn* fn_ = nullptr;
+  bool stop_ = false;
+};
+
+}  // namespace deepcpu

@@ -1,0 +1,13 @@
+// deepcpu logits — placeholder until its owner lands it (issue #2).
+#include "commands.h"
+
+#include <cstdio>
+
+namespace deepcpu::tools {
+
+int cmd_logits(int, char**) {
+  std::fprintf(stderr, "deepcpu logits: not implemented yet\n");
+  return 1;
+}
+
+}  // namespace deepcpu::tools
