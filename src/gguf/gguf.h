@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace deepcpu::gguf {
@@ -36,9 +37,28 @@ struct Value {
   std::vector<Value> array;              // kArray
 
   bool is_integer() const;
+  bool is_unsigned() const;  // u8..u64 and bool: the value is in `u`
   bool is_number() const { return is_integer() || type == ValueType::kF32 || type == ValueType::kF64; }
-  std::string to_string(size_t max_items = 8) const;  // for `deepcpu gguf`
+  // For `deepcpu gguf`: arrays show at most max_items elements, strings at most
+  // max_chars characters, control characters escaped; SIZE_MAX shows everything.
+  std::string to_string(size_t max_items = 8, size_t max_chars = 60) const;
 };
+
+// Values built with every field the reader would fill, for the writer and tests.
+Value value_u8(uint8_t v);
+Value value_i8(int8_t v);
+Value value_u16(uint16_t v);
+Value value_i16(int16_t v);
+Value value_u32(uint32_t v);
+Value value_i32(int32_t v);
+Value value_u64(uint64_t v);
+Value value_i64(int64_t v);
+Value value_f32(float v);
+Value value_f64(double v);
+Value value_bool(bool v);
+Value value_string(std::string v);
+Value value_array(ValueType elem_type, std::vector<Value> elems);
+bool operator==(const Value& a, const Value& b);  // same type and contents
 
 constexpr int kMaxDims = 4;
 
@@ -59,7 +79,10 @@ struct TensorInfo {
 
 // One GGUF file (one split part).
 struct File {
-  std::unique_ptr<MappedFile> map;
+  std::string path;
+  std::unique_ptr<MappedFile> map;  // null when parsed from memory (parse_memory)
+  const uint8_t* bytes = nullptr;   // the whole file, in `map` or the caller's buffer
+  size_t size_bytes = 0;
   uint32_t version = 0;
   uint64_t alignment = 32;
   uint64_t data_offset = 0;  // start of the tensor data section
@@ -68,8 +91,12 @@ struct File {
   std::vector<TensorInfo> tensors;
 };
 
-// Parse one file (no split handling). Never crashes on bad input.
+// Parse one file (no split handling). Never crashes, hangs or allocates more than a
+// small multiple of the file size on bad input; errors name `path`.
 Result<std::unique_ptr<File>> parse_file(const std::string& path);
+// The same over bytes the caller keeps alive as long as the File (fuzz tests, pipes).
+// `name` stands for the path in error messages.
+Result<std::unique_ptr<File>> parse_memory(const uint8_t* data, size_t size, const std::string& name);
 
 // A whole model: the first part's metadata, the tensors of all parts.
 class Model {
@@ -78,7 +105,7 @@ class Model {
   // from the same folder and checks split.count/split.no/split.tensors.count.
   static Result<std::unique_ptr<Model>> open(const std::string& path);
 
-  const std::string& path() const { return files_[0]->map->path(); }
+  const std::string& path() const { return files_[0]->path; }
   const std::vector<std::unique_ptr<File>>& files() const { return files_; }
   const std::map<std::string, Value>& metadata() const { return files_[0]->kv; }
   const std::vector<std::string>& metadata_order() const { return files_[0]->kv_order; }
@@ -103,6 +130,10 @@ class Model {
   std::vector<const TensorInfo*> tensor_list_;
   std::map<std::string, const TensorInfo*> by_name_;
 };
+
+// `s` made safe for a one-line message: control and non-ASCII bytes escaped (\n, \xNN),
+// cut to max_chars with "..." so a hostile 1 GB key name cannot flood a terminal.
+std::string printable(std::string_view s, size_t max_chars = 80);
 
 // "X-00001-of-00003.gguf" -> {"X", 1, 3}; nullopt if the name has no split suffix.
 struct SplitName {

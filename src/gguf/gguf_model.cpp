@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <limits>
 #include <regex>
 
 namespace deepcpu::gguf {
@@ -21,31 +22,62 @@ std::string split_path(const std::string& prefix, int no, int count) {
 
 namespace {
 
-// split.* keys of one part, checked for type.
+// split.* keys of one part. llama.cpp writes no/count as u16 and tensors.count as i32;
+// any integer type is accepted, the values are checked by the caller.
 struct SplitKeys {
   int64_t no = 0, count = 1, tensors = -1;
+  bool has_tensors = false;
 };
 
 Result<SplitKeys> read_split_keys(const File& f) {
   SplitKeys k;
-  auto get = [&](const char* key, int64_t* out) -> Status {
+  auto get = [&](const char* key, int64_t* out, bool* present) -> Status {
     auto it = f.kv.find(key);
     if (it == f.kv.end()) return Status::ok();
-    if (!it->second.is_integer()) {
-      return error("{}: key '{}' must be an integer, found {}", f.map->path(), key,
-                   value_type_name(it->second.type));
+    const Value& v = it->second;
+    if (!v.is_integer() || v.type == ValueType::kBool) {
+      return error("{}: key '{}' must be an integer (u16), found {}", f.path, key, value_type_name(v.type));
     }
-    *out = it->second.type == ValueType::kU64 ? static_cast<int64_t>(it->second.u) : it->second.i;
-    if (it->second.type == ValueType::kU8 || it->second.type == ValueType::kU16 ||
-        it->second.type == ValueType::kU32) {
-      *out = static_cast<int64_t>(it->second.u);
-    }
+    if (v.is_unsigned() && v.u > 0x7fffffff) return error("{}: key '{}' is {}, which is absurd", f.path, key, v.u);
+    *out = v.is_unsigned() ? static_cast<int64_t>(v.u) : v.i;
+    if (present) *present = true;
     return Status::ok();
   };
-  if (Status st = get("split.no", &k.no); !st) return st;
-  if (Status st = get("split.count", &k.count); !st) return st;
-  if (Status st = get("split.tensors.count", &k.tensors); !st) return st;
+  if (Status st = get("split.no", &k.no, nullptr); !st) return st;
+  if (Status st = get("split.count", &k.count, nullptr); !st) return st;
+  if (Status st = get("split.tensors.count", &k.tensors, &k.has_tensors); !st) return st;
   return k;
+}
+
+// Parts 2..count of a split whose part 1 is `first`; each must agree on the split keys.
+Status open_other_parts(const std::string& path, const SplitKeys& keys, std::vector<std::unique_ptr<File>>* files) {
+  const int64_t count = keys.count;
+  auto name = parse_split_name(path);
+  if (!name || name->count != count || name->no != 1) {
+    return error("{}: split.count says {} parts but the file name does not end in -00001-of-{:05d}.gguf, so the "
+                 "other parts cannot be found",
+                 path, count, count);
+  }
+  for (int part = 2; part <= count; ++part) {
+    const std::string p = split_path(name->prefix, part, static_cast<int>(count));
+    auto f = parse_file(p);
+    if (!f) {
+      return error("{}: split part {} of {} is missing or unreadable: {}", path, part, count, f.status().message());
+    }
+    auto k = read_split_keys(**f);
+    if (!k) return k.status();
+    if (k->no != part - 1 || k->count != count) {
+      return error("{}: split mismatch: expected split.no={} split.count={} (part {} of {}), found split.no={} "
+                   "split.count={}",
+                   p, part - 1, count, part, count, k->no, k->count);
+    }
+    if (k->has_tensors && keys.has_tensors && k->tensors != keys.tensors) {
+      return error("{}: split mismatch: split.tensors.count is {} here but {} in part 1 ({})", p, k->tensors,
+                   keys.tensors, path);
+    }
+    files->push_back(std::move(f.value()));
+  }
+  return Status::ok();
 }
 
 }  // namespace
@@ -57,43 +89,33 @@ Result<std::unique_ptr<Model>> Model::open(const std::string& path) {
   if (!keys) return keys.status();
   std::unique_ptr<Model> m(new Model());
   const int64_t count = keys->count;
-  if (count < 1 || count > 9999) return error("{}: split.count is {}, expected 1 to 9999", path, count);
+  if (count < 1 || count > 99999) {
+    return error("{}: split.count is {}, expected 1 to 99999", path, count);
+  }
+  if (keys->no < 0 || keys->no >= count) {
+    return error("{}: split.no is {}, expected 0 to {} for a {}-part split", path, keys->no, count - 1, count);
+  }
   if (keys->no != 0) {
-    return error("{}: this is part {} of a {}-part split; open part 1 (…-00001-of-{:05d}.gguf) instead", path,
-                 keys->no + 1, count, count);
+    return error("{}: this is part {} of a {}-part split (split.no={}); open part 1 (...-00001-of-{:05d}.gguf) "
+                 "instead",
+                 path, keys->no + 1, count, keys->no, count);
   }
   m->files_.push_back(std::move(first.value()));
-  if (count > 1) {
-    auto name = parse_split_name(path);
-    if (!name || name->count != count) {
-      return error("{}: split.count says {} parts but the file name does not end in -00001-of-{:05d}.gguf", path,
-                   count, count);
-    }
-    for (int part = 2; part <= count; ++part) {
-      const std::string p = split_path(name->prefix, part, static_cast<int>(count));
-      auto f = parse_file(p);
-      if (!f) return error("split part {} of {} is missing or unreadable: {}", part, count, f.status().message());
-      auto k = read_split_keys(**f);
-      if (!k) return k.status();
-      if (k->no != part - 1 || k->count != count) {
-        return error("{}: split mismatch: expected split.no={} split.count={}, found split.no={} split.count={}", p,
-                     part - 1, count, k->no, k->count);
-      }
-      m->files_.push_back(std::move(f.value()));
-    }
-  }
+  if (count > 1) DEEPCPU_RETURN_IF_ERROR(open_other_parts(path, *keys, &m->files_));
   size_t total = 0;
   for (size_t fi = 0; fi < m->files_.size(); ++fi) {
     for (TensorInfo& t : m->files_[fi]->tensors) {
       t.file_idx = static_cast<int>(fi);
       if (!m->by_name_.emplace(t.name, &t).second) {
-        return error("{}: tensor '{}' appears twice", m->files_[fi]->map->path(), t.name);
+        const TensorInfo* prev = m->by_name_[t.name];
+        return error("{}: tensor '{}' appears twice: also in part {} ({})", m->files_[fi]->path, printable(t.name),
+                     prev->file_idx + 1, m->files_[prev->file_idx]->path);
       }
       m->tensor_list_.push_back(&t);
       ++total;
     }
   }
-  if (keys->tensors >= 0 && static_cast<size_t>(keys->tensors) != total) {
+  if (keys->has_tensors && (keys->tensors < 0 || static_cast<size_t>(keys->tensors) != total)) {
     return error("{}: split.tensors.count says {} tensors but the {} part(s) hold {}", path, keys->tensors,
                  m->files_.size(), total);
   }
@@ -121,9 +143,7 @@ Result<std::optional<int64_t>> Model::get_int(const std::string& key) const {
   if (!v->is_integer()) {
     return error("{}: key '{}' must be an integer, found {}", path(), key, value_type_name(v->type));
   }
-  const bool is_unsigned = v->type == ValueType::kU8 || v->type == ValueType::kU16 ||
-                           v->type == ValueType::kU32 || v->type == ValueType::kU64 ||
-                           v->type == ValueType::kBool;
+  const bool is_unsigned = v->is_unsigned();
   if (is_unsigned && v->u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
     return error("{}: key '{}' = {} is out of range", path(), key, v->u);
   }
@@ -177,11 +197,7 @@ Result<std::vector<double>> Model::get_number_array(const std::string& key) cons
   out.reserve(v->array.size());
   for (const Value& e : v->array) {
     if (!e.is_number()) return error("{}: key '{}' must be an array of numbers", path(), key);
-    out.push_back(e.is_integer() ? (e.type == ValueType::kU64 || e.type == ValueType::kU32 ||
-                                            e.type == ValueType::kU16 || e.type == ValueType::kU8
-                                        ? static_cast<double>(e.u)
-                                        : static_cast<double>(e.i))
-                                 : e.f);
+    out.push_back(e.f);  // the reader sets `f` for every numeric type
   }
   return out;
 }
