@@ -57,6 +57,9 @@ struct ModelSummary {
   int n_layer = 0;
 };
 
+namespace gguf {
+class Model;
+}
 class Model;
 class KvCache;
 class ThreadPool;
@@ -84,6 +87,8 @@ class Engine {
  private:
   Engine() = default;
   EngineOptions options_;
+  std::unique_ptr<gguf::Model> file_;
+  ModelSummary summary_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<KvCache> kv_;

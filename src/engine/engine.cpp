@@ -1,0 +1,170 @@
+#include "engine/engine.h"
+
+#include "base/log.h"
+#include "gguf/gguf.h"
+#include "kv/kv_cache.h"
+#include "model/model.h"
+#include "runtime/arena.h"
+#include "runtime/thread_pool.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <thread>
+
+namespace deepcpu {
+
+struct Engine::Scratch {
+  Arena arena;
+  std::vector<int32_t> out_rows;
+};
+
+Engine::~Engine() = default;
+
+namespace {
+
+// Reads every page of the mapping once so that the first forward does not stall on
+// page faults, reporting progress as it goes (this is where a cold load spends its time).
+void prefault(const gguf::Model& file, const std::function<void(float)>& progress) {
+  size_t total = 0, done = 0;
+  for (const auto& f : file.files()) total += f->map->size();
+  const size_t page = 4096;
+  volatile uint8_t sink = 0;
+  size_t next_report = 0;
+  for (const auto& f : file.files()) {
+    const uint8_t* p = f->map->data();
+    for (size_t off = 0; off < f->map->size(); off += page) {
+      sink = sink + p[off];
+      done += page;
+      if (progress && done >= next_report) {
+        progress(0.1f + 0.8f * static_cast<float>(std::min(done, total)) / static_cast<float>(std::max<size_t>(1, total)));
+        next_report = done + total / 50 + 1;
+      }
+    }
+  }
+  (void)sink;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> Engine::load(const EngineOptions& options) {
+  std::unique_ptr<Engine> e(new Engine());
+  e->options_ = options;
+  EngineOptions& o = e->options_;
+  if (o.n_threads <= 0) o.n_threads = std::max(1u, std::thread::hardware_concurrency());
+  if (o.n_ubatch <= 0 || o.n_batch <= 0) return error("batch sizes must be positive (-b {} -ub {})", o.n_batch, o.n_ubatch);
+  o.n_ubatch = std::min(o.n_ubatch, o.n_batch);
+  if (o.progress) o.progress(0.0f);
+
+  auto file = gguf::Model::open(o.model_path);
+  if (!file) return file.status();
+  e->file_ = std::move(file.value());
+  auto tok = Tokenizer::from_gguf(*e->file_);
+  if (!tok) return tok.status();
+  e->tokenizer_ = std::move(tok.value());
+  prefault(*e->file_, o.progress);
+  auto model = load_model(*e->file_);
+  if (!model) return model.status();
+  e->model_ = std::move(model.value());
+  if (e->model_->n_vocab() != e->tokenizer_->n_vocab()) {
+    return error("{}: the tokenizer has {} tokens but the output layer has {} rows", o.model_path,
+                 e->tokenizer_->n_vocab(), e->model_->n_vocab());
+  }
+  auto kv = KvCache::create(e->model_->kv_shapes(), o.cache_type_k, o.cache_type_v, o.n_ctx, o.n_seq_max);
+  if (!kv) return kv.status();
+  e->kv_ = std::move(kv.value());
+  e->pool_ = std::make_unique<ThreadPool>(o.n_threads);
+  e->scratch_ = std::make_unique<Scratch>();
+
+  ModelSummary& s = e->summary_;
+  s.arch = e->model_->arch();
+  auto name = e->file_->get_string("general.name");
+  s.name = name && name->has_value() ? **name : "";
+  s.n_params = e->model_->n_params;
+  s.weight_bytes = e->model_->weight_bytes;
+  s.n_vocab = e->model_->n_vocab();
+  s.n_ctx_train = e->model_->n_ctx_train();
+  s.n_layer = e->model_->n_layer();
+  if (o.progress) o.progress(1.0f);
+  DEEPCPU_LOG_DEBUG("loaded {} ({}, {} layers, {:.1f} M params), KV cache {:.1f} MiB, {} threads, kernels {}",
+                    o.model_path, s.arch, s.n_layer, s.n_params / 1e6, e->kv_->size_bytes() / 1048576.0,
+                    o.n_threads, kernels::isa_name(kernels::table().isa));
+  return e;
+}
+
+const Tokenizer& Engine::tokenizer() const { return *tokenizer_; }
+const ModelSummary& Engine::summary() const { return summary_; }
+int Engine::n_vocab() const { return model_->n_vocab(); }
+
+void Engine::truncate_sequence(int32_t seq, int32_t from) {
+  if (seq >= 0 && seq < kv_->n_seq_max()) kv_->truncate(seq, from);
+}
+
+int32_t Engine::sequence_length(int32_t seq) const {
+  return seq >= 0 && seq < kv_->n_seq_max() ? kv_->length(seq) : 0;
+}
+
+Status Engine::decode(const Batch& batch, std::vector<float>* logits) {
+  const size_t n = batch.size();
+  if (batch.pos.size() != n || batch.seq.size() != n || batch.want_logits.size() != n) {
+    return error("batch arrays have different lengths");
+  }
+  if (n == 0) return Status::ok();
+  // Validate everything before touching the cache.
+  std::map<int32_t, int32_t> next_pos;  // per sequence: the position its next token must have
+  size_t n_out = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (batch.tokens[i] < 0 || batch.tokens[i] >= n_vocab()) {
+      return error("token id {} at batch index {} is out of range (vocabulary has {} tokens)", batch.tokens[i], i,
+                   n_vocab());
+    }
+    const int32_t s = batch.seq[i];
+    if (s < 0 || s >= kv_->n_seq_max()) {
+      return error("sequence id {} is out of range (0 to {})", s, kv_->n_seq_max() - 1);
+    }
+    auto it = next_pos.try_emplace(s, kv_->length(s)).first;
+    if (batch.pos[i] != it->second) {
+      return error("token {} of sequence {} has position {}, expected {} (positions must continue the sequence)", i,
+                   s, batch.pos[i], it->second);
+    }
+    ++it->second;
+    n_out += batch.want_logits[i] ? 1 : 0;
+  }
+  std::map<int32_t, int32_t> old_len;
+  for (auto& [s, len] : next_pos) {
+    old_len[s] = kv_->length(s);
+    if (Status st = kv_->reserve(s, len); !st) {
+      for (auto& [s2, l2] : old_len) kv_->truncate(s2, l2);
+      return st;
+    }
+  }
+
+  const int V = n_vocab();
+  logits->resize(n_out * static_cast<size_t>(V));
+  float* out = logits->data();
+  ForwardCtx ctx{*pool_, *kv_, scratch_->arena, kernels::table()};
+  for (size_t b0 = 0; b0 < n; b0 += options_.n_ubatch) {
+    const size_t b1 = std::min(n, b0 + options_.n_ubatch);
+    scratch_->out_rows.clear();
+    for (size_t i = b0; i < b1; ++i) {
+      if (batch.want_logits[i]) scratch_->out_rows.push_back(static_cast<int32_t>(i - b0));
+    }
+    UBatch ub;
+    ub.n = static_cast<int>(b1 - b0);
+    ub.tokens = batch.tokens.data() + b0;
+    ub.pos = batch.pos.data() + b0;
+    ub.seq = batch.seq.data() + b0;
+    ub.out_rows = scratch_->out_rows.data();
+    ub.n_out = static_cast<int>(scratch_->out_rows.size());
+    scratch_->arena.reset();
+    model_->forward(ctx, ub, out);
+    out += static_cast<size_t>(ub.n_out) * V;
+    for (size_t i = b0; i < b1; ++i) {
+      kv_->set_length(batch.seq[i], std::max(kv_->length(batch.seq[i]), batch.pos[i] + 1));
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace deepcpu

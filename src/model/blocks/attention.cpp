@@ -1,0 +1,103 @@
+#include "model/blocks/attention.h"
+
+#include "base/check.h"
+#include "base/fp16.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace deepcpu {
+
+namespace {
+
+void store_row(const kernels::Table& kt, DType type, const float* x, uint8_t* dst, int64_t n) {
+  if (type == DType::kF32) {
+    std::memcpy(dst, x, n * sizeof(float));
+  } else {
+    kt.from_float(type)(x, dst, n);
+  }
+}
+
+}  // namespace
+
+void kv_store(ForwardCtx& ctx, const UBatch& ub, int il, const float* k, const float* v) {
+  const KvLayerShape& s = ctx.kv.shape(il);
+  for (int t = 0; t < ub.n; ++t) {
+    for (int h = 0; h < s.n_head_kv; ++h) {
+      store_row(ctx.kt, ctx.kv.type_k(), k + (static_cast<int64_t>(t) * s.n_head_kv + h) * s.k_dim,
+                ctx.kv.k_row(il, ub.seq[t], ub.pos[t], h), s.k_dim);
+      if (!s.v_in_k) {
+        store_row(ctx.kt, ctx.kv.type_v(), v + (static_cast<int64_t>(t) * s.n_head_kv + h) * s.v_dim,
+                  ctx.kv.v_row(il, ub.seq[t], ub.pos[t], h), s.v_dim);
+      }
+    }
+  }
+}
+
+void attention(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s, const float* q, float* out) {
+  const KvLayerShape& ks = ctx.kv.shape(s.il);
+  const DType type_k = ctx.kv.type_k();
+  const DType type_v = ks.v_in_k ? type_k : ctx.kv.type_v();
+  const kernels::MatmulKernels* mk = ctx.kt.matmul(type_k);
+  DEEPCPU_CHECK(mk != nullptr, "no kernels for K cache type {}", dtype_name(type_k));
+  const size_t k_stride = ctx.kv.k_row_bytes(s.il) * ks.n_head_kv;  // between tokens of a block
+  const int group = s.n_head / s.n_head_kv;
+
+  int32_t max_len = 0;
+  for (int t = 0; t < ub.n; ++t) max_len = std::max(max_len, ub.pos[t] + 1);
+  // Per-thread scratch, carved before the parallel region.
+  const size_t q_bytes = row_bytes(mk->dot_type, s.k_dim);
+  const size_t per_thread = static_cast<size_t>(max_len) + s.v_dim + (q_bytes + 3) / 4 + 16;
+  float* scratch = ctx.arena.alloc(per_thread * ctx.pool.n_threads());
+
+  ctx.pool.run(static_cast<int64_t>(ub.n) * s.n_head, [&](int64_t task, int thread) {
+    const int t = static_cast<int>(task / s.n_head);
+    const int h = static_cast<int>(task % s.n_head);
+    const int hk = h / group;
+    const int32_t seq = ub.seq[t];
+    const int32_t n_kv = ub.pos[t] + 1;
+    float* scores = scratch + per_thread * thread;
+    float* vrow = scores + max_len;
+    auto* qconv = reinterpret_cast<uint8_t*>(vrow + s.v_dim);
+
+    const float* qh = q + (static_cast<int64_t>(t) * s.n_head + h) * s.k_dim;
+    mk->convert_row(qh, qconv, s.k_dim);
+    for (int32_t p0 = 0; p0 < n_kv; p0 += KvCache::kBlockTokens) {
+      const int32_t n_in = std::min<int32_t>(KvCache::kBlockTokens, n_kv - p0);
+      mk->gemm(ctx.kv.k_row(s.il, seq, p0, hk), k_stride, qconv, q_bytes, s.k_dim, 0, n_in, 1, scores + p0, 0);
+    }
+    // softmax(scale * scores), sum in double as ggml does.
+    float mx = -INFINITY;
+    for (int32_t i = 0; i < n_kv; ++i) {
+      scores[i] *= s.scale;
+      mx = std::max(mx, scores[i]);
+    }
+    double sum = 0.0;
+    for (int32_t i = 0; i < n_kv; ++i) {
+      scores[i] = std::exp(scores[i] - mx);
+      sum += scores[i];
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    for (int32_t i = 0; i < n_kv; ++i) {
+      float p = scores[i] * inv;
+      if (type_v == DType::kF16) p = round_to_fp16(p);
+      if (type_v == DType::kBF16) p = round_to_bf16(p);
+      scores[i] = p;
+    }
+    float* o = out + (static_cast<int64_t>(t) * s.n_head + h) * s.v_dim;
+    std::fill(o, o + s.v_dim, 0.0f);
+    for (int32_t i = 0; i < n_kv; ++i) {
+      const uint8_t* vr = ctx.kv.v_row(s.il, seq, i, hk);
+      if (type_v == DType::kF32) {
+        std::memcpy(vrow, vr, s.v_dim * sizeof(float));
+      } else {
+        ctx.kt.to_float(type_v)(vr, vrow, s.v_dim);
+      }
+      const float p = scores[i];
+      for (int d = 0; d < s.v_dim; ++d) o[d] += p * vrow[d];
+    }
+  });
+}
+
+}  // namespace deepcpu

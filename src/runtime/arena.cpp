@@ -1,0 +1,51 @@
+#include "runtime/arena.h"
+
+#include <algorithm>
+
+namespace deepcpu {
+
+namespace {
+constexpr size_t kAlign = 64;
+constexpr size_t kMinChunk = size_t(4) << 20;
+}  // namespace
+
+void* Arena::alloc_bytes(size_t bytes) {
+  bytes = (bytes + kAlign - 1) / kAlign * kAlign;
+  while (current_ < chunks_.size()) {
+    Chunk& c = chunks_[current_];
+    if (c.size - c.used >= bytes) {
+      void* p = c.mem.get() + c.used;
+      c.used += bytes;
+      return p;
+    }
+    ++current_;
+  }
+  Chunk c;
+  c.size = std::max(kMinChunk, bytes);
+  // Over-allocate by kAlign so the first pointer can be aligned.
+  c.mem.reset(new uint8_t[c.size + kAlign]);
+  const auto base = reinterpret_cast<uintptr_t>(c.mem.get());
+  const size_t pad = (kAlign - base % kAlign) % kAlign;
+  c.used = pad + bytes;
+  c.size += pad;
+  void* p = c.mem.get() + pad;
+  chunks_.push_back(std::move(c));
+  current_ = chunks_.size() - 1;
+  return p;
+}
+
+void Arena::reset() {
+  for (Chunk& c : chunks_) {
+    const auto base = reinterpret_cast<uintptr_t>(c.mem.get());
+    c.used = (kAlign - base % kAlign) % kAlign;
+  }
+  current_ = 0;
+}
+
+size_t Arena::capacity_bytes() const {
+  size_t n = 0;
+  for (const Chunk& c : chunks_) n += c.size;
+  return n;
+}
+
+}  // namespace deepcpu
