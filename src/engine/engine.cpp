@@ -10,14 +10,17 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <map>
 #include <thread>
 
 namespace deepcpu {
 
+// Reused between decode() calls so that a step allocates nothing once warm.
 struct Engine::Scratch {
   Arena arena;
   std::vector<int32_t> out_rows;
+  std::vector<int32_t> next_pos;  // per sequence, -1 when not in the batch
+  std::vector<int32_t> old_len;
+  std::vector<int32_t> touched;   // sequences in the batch
 };
 
 Engine::~Engine() = default;
@@ -112,7 +115,9 @@ Status Engine::decode(const Batch& batch, std::vector<float>* logits) {
   }
   if (n == 0) return Status::ok();
   // Validate everything before touching the cache.
-  std::map<int32_t, int32_t> next_pos;  // per sequence: the position its next token must have
+  Scratch& sc = *scratch_;
+  sc.next_pos.assign(kv_->n_seq_max(), -1);
+  sc.touched.clear();
   size_t n_out = 0;
   for (size_t i = 0; i < n; ++i) {
     if (batch.tokens[i] < 0 || batch.tokens[i] >= n_vocab()) {
@@ -123,19 +128,23 @@ Status Engine::decode(const Batch& batch, std::vector<float>* logits) {
     if (s < 0 || s >= kv_->n_seq_max()) {
       return error("sequence id {} is out of range (0 to {})", s, kv_->n_seq_max() - 1);
     }
-    auto it = next_pos.try_emplace(s, kv_->length(s)).first;
-    if (batch.pos[i] != it->second) {
-      return error("token {} of sequence {} has position {}, expected {} (positions must continue the sequence)", i,
-                   s, batch.pos[i], it->second);
+    if (sc.next_pos[s] < 0) {
+      sc.next_pos[s] = kv_->length(s);
+      sc.touched.push_back(s);
     }
-    ++it->second;
+    if (batch.pos[i] != sc.next_pos[s]) {
+      return error("token {} of sequence {} has position {}, expected {} (positions must continue the sequence)", i,
+                   s, batch.pos[i], sc.next_pos[s]);
+    }
+    ++sc.next_pos[s];
     n_out += batch.want_logits[i] ? 1 : 0;
   }
-  std::map<int32_t, int32_t> old_len;
-  for (auto& [s, len] : next_pos) {
-    old_len[s] = kv_->length(s);
-    if (Status st = kv_->reserve(s, len); !st) {
-      for (auto& [s2, l2] : old_len) kv_->truncate(s2, l2);
+  sc.old_len.assign(kv_->n_seq_max(), 0);
+  for (size_t k = 0; k < sc.touched.size(); ++k) {
+    const int32_t s = sc.touched[k];
+    sc.old_len[s] = kv_->length(s);
+    if (Status st = kv_->reserve(s, sc.next_pos[s]); !st) {
+      for (size_t j = 0; j <= k; ++j) kv_->truncate(sc.touched[j], sc.old_len[sc.touched[j]]);
       return st;
     }
   }
