@@ -1,0 +1,162 @@
+// See cli_common.h.
+#include "cli_common.h"
+
+#include "tensor/dtype.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace deepcpu::tools {
+
+std::string default_model_path() {
+#ifdef DEEPCPU_DEFAULT_MODEL
+  return DEEPCPU_DEFAULT_MODEL;
+#else
+  return "";
+#endif
+}
+
+void add_engine_flags(CLI::App& app, EngineFlags& f, EngineFlagSet which) {
+  app.add_option("-m,--model", f.model, "GGUF model (part 1 of a split model); default: " + default_model_path());
+  if (which.threads) app.add_option("-t,--threads", f.threads, "threads (0: all cores)")->capture_default_str();
+  if (which.ctx) app.add_option("-c,--ctx-size", f.ctx, "KV cache size in tokens")->capture_default_str();
+  if (which.batch) {
+    app.add_option("-b,--batch-size", f.batch, "most tokens per decode call")->capture_default_str();
+    app.add_option("--ubatch-size", f.ubatch, "(-ub) most tokens per forward pass")->capture_default_str();
+  }
+  if (which.cache_types) {
+    app.add_option("--cache-type-k", f.cache_type_k, "(-ctk) KV cache type for K: f16, bf16, q8_0")
+        ->capture_default_str();
+    app.add_option("--cache-type-v", f.cache_type_v, "(-ctv) KV cache type for V: f16, bf16, q8_0")
+        ->capture_default_str();
+  }
+}
+
+std::vector<std::string> normalize_llama_args(int argc, char** argv) {
+  static const std::pair<std::string_view, std::string_view> kAliases[] = {
+      {"-ub", "--ubatch-size"}, {"-ctk", "--cache-type-k"}, {"-ctv", "--cache-type-v"}, {"-fa", "--flash-attn"},
+  };
+  std::vector<std::string> out;
+  out.reserve(argc);
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (i > 0) {
+      for (const auto& [alias, name] : kAliases) {
+        if (arg == alias) {
+          arg = name;
+        } else if (arg.size() > alias.size() && arg.compare(0, alias.size(), alias) == 0 && arg[alias.size()] == '=') {
+          arg = std::string(name) + arg.substr(alias.size());
+        }
+      }
+    }
+    out.push_back(std::move(arg));
+  }
+  return out;
+}
+
+int parse_args(CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> args = normalize_llama_args(argc, argv);
+  std::vector<char*> ptrs;
+  for (std::string& a : args) ptrs.push_back(a.data());
+  try {
+    app.parse(static_cast<int>(ptrs.size()), ptrs.data());
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  return -1;
+}
+
+Result<DType> parse_cache_type(std::string_view value, std::string_view flag) {
+  // The KV cache stores these three; llama.cpp spells them the same way.
+  const std::optional<DType> t = dtype_from_name(value);
+  if (!t || (*t != DType::kF16 && *t != DType::kBF16 && *t != DType::kQ8_0))
+    return error("{} '{}': unsupported KV cache type; use f16, bf16 or q8_0", flag, value);
+  return *t;
+}
+
+Result<EngineOptions> engine_options(const EngineFlags& f) {
+  EngineOptions o;
+  o.model_path = f.model.empty() ? default_model_path() : f.model;
+  if (o.model_path.empty()) return error("no model: pass -m MODEL.gguf");
+  struct stat st {};
+  if (stat(o.model_path.c_str(), &st) != 0)
+    return error("model file '{}' not found{}", o.model_path, f.model.empty() ? " (the default model; pass -m)" : " (-m)");
+  if (f.threads < 0) return error("-t {}: the thread count must be >= 0 (0: all cores)", f.threads);
+  if (f.ctx <= 0) return error("-c {}: the context size must be positive", f.ctx);
+  if (f.batch <= 0) return error("-b {}: the batch size must be positive", f.batch);
+  if (f.ubatch <= 0) return error("-ub {}: the ubatch size must be positive", f.ubatch);
+  o.n_threads = f.threads;
+  o.n_ctx = f.ctx;
+  o.n_batch = f.batch;
+  o.n_ubatch = std::min(f.ubatch, f.batch);
+  auto k = parse_cache_type(f.cache_type_k, "-ctk/--cache-type-k");
+  if (!k.is_ok()) return k.status();
+  auto v = parse_cache_type(f.cache_type_v, "-ctv/--cache-type-v");
+  if (!v.is_ok()) return v.status();
+  o.cache_type_k = *k;
+  o.cache_type_v = *v;
+  return o;
+}
+
+ProgressBar::ProgressBar(std::string label, FILE* out) : label_(std::move(label)), out_(out) {}
+ProgressBar::~ProgressBar() { finish(); }
+
+void ProgressBar::update(float fraction) {
+  fraction = std::clamp(fraction, 0.0f, 1.0f);
+  const int percent = static_cast<int>(fraction * 100.0f);
+  if (percent == last_percent_) return;
+  last_percent_ = percent;
+  constexpr int kWidth = 30;
+  const int filled = percent * kWidth / 100;
+  // On a terminal redraw in place; into a file or pipe, one line per 10% keeps logs short.
+  const bool tty = isatty(fileno(out_));
+  if (!tty && percent % 10 != 0 && percent != 100) return;
+  std::fprintf(out_, "%s%s [%.*s%*s] %3d%%%s", tty ? "\r" : "", label_.c_str(), filled,
+               "##############################", kWidth - filled, "", percent, tty ? "" : "\n");
+  std::fflush(out_);
+  open_ = tty;
+}
+
+void ProgressBar::finish() {
+  if (open_) std::fputc('\n', out_);
+  open_ = false;
+}
+
+Result<std::unique_ptr<Engine>> load_engine(EngineOptions options, bool show_progress) {
+  std::unique_ptr<ProgressBar> bar;
+  if (show_progress) {
+    const std::string& p = options.model_path;
+    bar = std::make_unique<ProgressBar>("loading " + p.substr(p.rfind('/') + 1));
+    options.progress = [b = bar.get()](float f) { b->update(f); };
+  }
+  auto r = Engine::load(options);
+  if (bar) bar->finish();
+  if (!r.is_ok()) return error("{}: {}", options.model_path, r.status().message());
+  return r;
+}
+
+Result<std::string> read_prompt(const std::optional<std::string>& text, const std::optional<std::string>& file) {
+  if (text && file) return error("give the prompt with -p or -f, not both");
+  if (text) return *text;
+  if (!file) return error("no prompt: pass -p TEXT or -f FILE");
+  std::ifstream in(*file, std::ios::binary);
+  if (!in) return error("-f '{}': cannot read the prompt file", *file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int fail(std::string_view cmd, std::string_view message) {
+  std::fprintf(stderr, "deepcpu %.*s: %.*s\n", static_cast<int>(cmd.size()), cmd.data(),
+               static_cast<int>(message.size()), message.data());
+  return 1;
+}
+
+}  // namespace deepcpu::tools

@@ -1,0 +1,78 @@
+// Flags and helpers that several subcommands share: the model / threads / context / batch /
+// KV-type flags in llama.cpp's spelling, turning them into EngineOptions, the loading
+// progress bar, and prompt input. Each cmd_*.cpp keeps its own flags and output format.
+#pragma once
+
+#include "base/status.h"
+#include "engine/engine.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace deepcpu::tools {
+
+// The model shipped with the build (DEEPCPU_DEFAULT_MODEL), used when -m is absent.
+std::string default_model_path();
+
+// Flags that say which model to load and how the engine is sized.
+struct EngineFlags {
+  std::string model;        // -m, --model ("" -> default_model_path())
+  int threads = 0;          // -t, --threads (0: all cores)
+  int ctx = 4096;           // -c, --ctx-size (llama.cpp's default)
+  int batch = 2048;         // -b, --batch-size
+  int ubatch = 512;         // -ub, --ubatch-size
+  std::string cache_type_k = "f16";  // -ctk, --cache-type-k
+  std::string cache_type_v = "f16";  // -ctv, --cache-type-v
+};
+struct EngineFlagSet {
+  bool threads = true, ctx = true, batch = true, cache_types = true;
+};
+void add_engine_flags(CLI::App& app, EngineFlags& flags, EngineFlagSet which = {});
+
+// llama.cpp spells some flags with one dash and several letters (-ub, -ctk, -ctv, -fa),
+// which CLI11 reads as bundled short flags. This rewrites them to their long names
+// (also in the -ctk=q8_0 form) before CLI11 sees argv.
+std::vector<std::string> normalize_llama_args(int argc, char** argv);
+
+// Parses argv with the rewriting above. Returns -1 to go on, else the exit code to return
+// (0 after --help, 2 after a usage error, the message already printed).
+int parse_args(CLI::App& app, int argc, char** argv);
+
+// "f16" | "bf16" | "q8_0" -> DType; anything else is an error naming `flag`.
+Result<DType> parse_cache_type(std::string_view value, std::string_view flag);
+
+// Checks the flags (model file present, positive sizes, cache types) into EngineOptions.
+Result<EngineOptions> engine_options(const EngineFlags& flags);
+
+// A one-line loading indicator on stderr fed by EngineOptions::progress; redraws only
+// when the whole percent changes, and ends its line in finish() or the destructor.
+class ProgressBar {
+ public:
+  explicit ProgressBar(std::string label, FILE* out = stderr);
+  ~ProgressBar();
+  void update(float fraction);
+  void finish();
+
+ private:
+  std::string label_;
+  FILE* out_;
+  int last_percent_ = -1;
+  bool open_ = false;
+};
+
+// Loads the engine with a progress bar on stderr; the Status names the model file.
+Result<std::unique_ptr<Engine>> load_engine(EngineOptions options, bool show_progress = true);
+
+// The prompt from -p TEXT or -f FILE (exactly one of them).
+Result<std::string> read_prompt(const std::optional<std::string>& text, const std::optional<std::string>& file);
+
+// Prints "deepcpu <cmd>: <message>" to stderr; returns 1 (the exit code for bad input).
+int fail(std::string_view cmd, std::string_view message);
+
+}  // namespace deepcpu::tools
