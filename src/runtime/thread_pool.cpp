@@ -1,3 +1,7 @@
+// The pool's job hand-off. A job is published by writing (n_tasks_, call_, ctx_) and
+// then bumping generation_; workers spin on generation_ for a while and then sleep on
+// cv_. The driver runs tasks too, then waits for n_busy_ (workers still inside the job)
+// to reach zero, so when run() returns no worker touches the job's context any more.
 #include "runtime/thread_pool.h"
 
 #include <algorithm>
@@ -5,6 +9,8 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define DEEPCPU_PAUSE() _mm_pause()
+#elif defined(__aarch64__)
+#define DEEPCPU_PAUSE() __asm__ __volatile__("yield")
 #else
 #define DEEPCPU_PAUSE() std::this_thread::yield()
 #endif
@@ -16,16 +22,17 @@ constexpr int kSpinIterations = 20000;  // ~50-100 us before a worker goes to sl
 }
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+  workers_.reserve(n_threads_ - 1);
   for (int t = 1; t < n_threads_; ++t) workers_.emplace_back([this, t] { worker_loop(t); });
 }
 
 ThreadPool::~ThreadPool() {
+  stop_.store(true, std::memory_order_release);
+  generation_.fetch_add(1, std::memory_order_seq_cst);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-    generation_.fetch_add(1);
+    cv_.notify_all();
   }
-  cv_.notify_all();
   for (auto& w : workers_) w.join();
 }
 
@@ -33,7 +40,7 @@ void ThreadPool::work(int thread) {
   for (;;) {
     const int64_t task = next_task_.fetch_add(1, std::memory_order_relaxed);
     if (task >= n_tasks_) break;
-    (*fn_)(task, thread);
+    call_(ctx_, task, thread);
   }
 }
 
@@ -42,54 +49,82 @@ void ThreadPool::worker_loop(int thread) {
   for (;;) {
     uint64_t gen = generation_.load(std::memory_order_acquire);
     for (int spin = 0; gen == seen && spin < kSpinIterations; ++spin) {
-      DEEPCPU_PAUSE();
+      // Now and then let another thread have the core: with more threads than free
+      // cores a spinner would otherwise starve the worker the driver is waiting for.
+      if (spin % 1024 == 1023)
+        std::this_thread::yield();
+      else
+        DEEPCPU_PAUSE();
       gen = generation_.load(std::memory_order_acquire);
     }
     if (gen == seen) {
+      // Sleep. n_sleeping_ is raised before the predicate reads generation_ (both
+      // seq_cst), and dispatch() bumps generation_ before reading n_sleeping_: either the
+      // driver sees a sleeper and notifies under mu_, or this check sees the new job.
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+      n_sleeping_.fetch_add(1, std::memory_order_seq_cst);
+      cv_.wait(lock, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
+      n_sleeping_.fetch_sub(1, std::memory_order_relaxed);
       gen = generation_.load(std::memory_order_acquire);
     }
     seen = gen;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stop_) return;
-    }
+    if (stop_.load(std::memory_order_acquire)) return;
     work(thread);
-    n_busy_.fetch_sub(1, std::memory_order_acq_rel);
+    n_busy_.fetch_sub(1, std::memory_order_release);
   }
 }
 
-void ThreadPool::run(int64_t n_tasks, const TaskFn& fn) {
+void ThreadPool::dispatch(int64_t n_tasks, Trampoline call, const void* ctx) {
   if (n_tasks <= 0) return;
   if (n_threads_ == 1 || n_tasks == 1) {
-    for (int64_t i = 0; i < n_tasks; ++i) fn(i, 0);
+    for (int64_t i = 0; i < n_tasks; ++i) call(ctx, i, 0);
     return;
   }
-  fn_ = &fn;
+  call_ = call;
+  ctx_ = ctx;
   n_tasks_ = n_tasks;
   next_task_.store(0, std::memory_order_relaxed);
   n_busy_.store(n_threads_ - 1, std::memory_order_relaxed);
-  {
+  generation_.fetch_add(1, std::memory_order_seq_cst);
+  if (n_sleeping_.load(std::memory_order_seq_cst) > 0) {
     std::lock_guard<std::mutex> lock(mu_);
-    generation_.fetch_add(1, std::memory_order_acq_rel);
+    cv_.notify_all();
   }
-  cv_.notify_all();
   work(0);
-  while (n_busy_.load(std::memory_order_acquire) != 0) DEEPCPU_PAUSE();
-  fn_ = nullptr;
+  // Workers may be descheduled on a loaded machine: spin, then give the core away.
+  for (int spin = 0; n_busy_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin % 1024 == 1023 || spin > kSpinIterations)
+      std::this_thread::yield();
+    else
+      DEEPCPU_PAUSE();
+  }
+  call_ = nullptr;
+  ctx_ = nullptr;
+}
+
+void ThreadPool::run(int64_t n_tasks, const TaskFn& fn) {
+  dispatch(
+      n_tasks, [](const void* ctx, int64_t task, int thread) { (*static_cast<const TaskFn*>(ctx))(task, thread); },
+      &fn);
 }
 
 void ThreadPool::parallel_for(int64_t n, int64_t min_chunk, const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;
   min_chunk = std::max<int64_t>(1, min_chunk);
   // About 4 chunks per thread balances uneven rows without many tiny tasks.
-  int64_t chunk = std::max(min_chunk, (n + 4 * n_threads_ - 1) / (4 * n_threads_));
-  const int64_t n_chunks = (n + chunk - 1) / chunk;
-  run(n_chunks, [&](int64_t c, int thread) {
-    const int64_t b = c * chunk;
-    fn(b, std::min(n, b + chunk), thread);
-  });
+  struct Ctx {
+    int64_t n, chunk;
+    const std::function<void(int64_t, int64_t, int)>* fn;
+  };
+  const Ctx ctx{n, std::max(min_chunk, (n + 4 * n_threads_ - 1) / (4 * n_threads_)), &fn};
+  dispatch(
+      (n + ctx.chunk - 1) / ctx.chunk,
+      [](const void* p, int64_t task, int thread) {
+        const auto* c = static_cast<const Ctx*>(p);
+        const int64_t b = task * c->chunk;
+        (*c->fn)(b, std::min(c->n, b + c->chunk), thread);
+      },
+      &ctx);
 }
 
 }  // namespace deepcpu

@@ -2,7 +2,8 @@
 // run(n_tasks, fn) calls fn(task, thread) for every task in [0, n_tasks), handing tasks
 // out through an atomic counter, and returns when all are done. Workers spin briefly
 // for the next job and then sleep, so back-to-back ops in the forward pay no wake-up.
-// One job at a time: run() is called from a single driving thread.
+// One job at a time: run() is called from a single driving thread. Neither run() nor
+// parallel_for() allocates: a job is a plain function pointer plus a context pointer.
 #pragma once
 
 #include <atomic>
@@ -32,19 +33,27 @@ class ThreadPool {
   void parallel_for(int64_t n, int64_t min_chunk, const std::function<void(int64_t, int64_t, int)>& fn);
 
  private:
+  // A job without std::function: call(ctx, task, thread).
+  using Trampoline = void (*)(const void* ctx, int64_t task, int thread);
+  void dispatch(int64_t n_tasks, Trampoline call, const void* ctx);
   void worker_loop(int thread);
   void work(int thread);
 
   int n_threads_;
   std::vector<std::thread> workers_;
-  std::mutex mu_;
+  std::mutex mu_;  // only for sleeping and waking; the hot path is the atomics below
   std::condition_variable cv_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int64_t> next_task_{0};
-  std::atomic<int> n_busy_{0};
+  // Each hot atomic on its own cache line: workers hammer next_task_ while the
+  // driver polls n_busy_, and spinning workers poll generation_.
+  alignas(64) std::atomic<uint64_t> generation_{0};
+  alignas(64) std::atomic<int64_t> next_task_{0};
+  alignas(64) std::atomic<int> n_busy_{0};
+  std::atomic<int> n_sleeping_{0};
+  std::atomic<bool> stop_{false};
+  // Written by the driver before generation_ is bumped, read by workers after they see it.
   int64_t n_tasks_ = 0;
-  const TaskFn* fn_ = nullptr;
-  bool stop_ = false;
+  Trampoline call_ = nullptr;
+  const void* ctx_ = nullptr;
 };
 
 }  // namespace deepcpu
