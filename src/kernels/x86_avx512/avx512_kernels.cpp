@@ -44,12 +44,22 @@ constexpr std::array<std::array<TileFn, NT>, NR> make_tiles() {
 // Activation rows kept hot in L2 per pass over the weights (half of a 1-2 MiB L2).
 constexpr size_t kTokenBlockBytes = 512 * 1024;
 
-template <template <int, int> class Tile, int NR, int NT>
+// A single token (GEMV, decode) has nothing to share across tokens, so it takes taller
+// tiles of kGemvRows rows: more independent streams in flight. Same per-element math.
+template <template <int, int> class Tile, int NR, int NT, int kGemvRows = NR>
 void gemm_tiled(const void* w, size_t wrb, const void* a, size_t arb, int64_t k, int64_t r0, int64_t r1, int64_t m,
                 float* c, int64_t ldc) {
   static constexpr auto kTiles = make_tiles<Tile, NR, NT>();
   const auto* wb = static_cast<const uint8_t*>(w);
   const auto* ab = static_cast<const uint8_t*>(a);
+  if (m == 1 && kGemvRows != NR) {
+    static constexpr auto kGemv = make_tiles<Tile, kGemvRows, 1>();
+    for (int64_t ir = r0; ir < r1; ir += kGemvRows) {
+      const int nr = static_cast<int>(std::min<int64_t>(kGemvRows, r1 - ir));
+      kGemv[nr - 1][0](wb + ir * wrb, wrb, ab, arb, k, c + ir, ldc);
+    }
+    return;
+  }
   int64_t token_block = static_cast<int64_t>(kTokenBlockBytes / std::max<size_t>(arb, 1));
   token_block = std::max<int64_t>(NT, token_block / NT * NT);
   for (int64_t t0 = 0; t0 < m; t0 += token_block) {
@@ -347,6 +357,7 @@ void f32_copy_avx512(const float* x, void* out, int64_t k) { std::memcpy(out, x,
 // operands fit the 32 zmm registers.
 constexpr int kQ8Rows = 3, kQ8Tokens = 4;
 constexpr int kFpRows = 4, kFpTokens = 4;
+constexpr int kGemvRows = 6;
 
 }  // namespace
 
@@ -361,7 +372,7 @@ void fill_avx512(Table& t) {
             f.avx512bf16 ? gemm_tiled<Bf16Dp, kFpRows, kFpTokens> : gemm_tiled<FpTile<LoadBF16>::Body, kFpRows, kFpTokens>};
   t.q8_0.dot_type = DType::kQ8_0;
   t.q8_0.convert_row = q8_0_from_float_avx512;
-  if (f.avx512vnni) t.q8_0.gemm = gemm_tiled<Q8Vnni, kQ8Rows, kQ8Tokens>;
+  if (f.avx512vnni) t.q8_0.gemm = gemm_tiled<Q8Vnni, kQ8Rows, kQ8Tokens, kGemvRows>;
   t.to_float_f16 = f16_to_float_avx512;
   t.to_float_bf16 = bf16_to_float_avx512;
   t.to_float_q8_0 = q8_0_to_float_avx512;
