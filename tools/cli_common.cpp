@@ -83,6 +83,11 @@ Result<DType> parse_cache_type(std::string_view value, std::string_view flag) {
 
 Result<EngineOptions> engine_options(const EngineFlags& f) {
   EngineOptions o;
+  // Flag values first: they are wrong whatever the model is.
+  auto k = parse_cache_type(f.cache_type_k, "-ctk/--cache-type-k");
+  if (!k.is_ok()) return k.status();
+  auto v = parse_cache_type(f.cache_type_v, "-ctv/--cache-type-v");
+  if (!v.is_ok()) return v.status();
   o.model_path = f.model.empty() ? default_model_path() : f.model;
   if (o.model_path.empty()) return error("no model: pass -m MODEL.gguf");
   struct stat st {};
@@ -96,10 +101,6 @@ Result<EngineOptions> engine_options(const EngineFlags& f) {
   o.n_ctx = f.ctx;
   o.n_batch = f.batch;
   o.n_ubatch = std::min(f.ubatch, f.batch);
-  auto k = parse_cache_type(f.cache_type_k, "-ctk/--cache-type-k");
-  if (!k.is_ok()) return k.status();
-  auto v = parse_cache_type(f.cache_type_v, "-ctv/--cache-type-v");
-  if (!v.is_ok()) return v.status();
   o.cache_type_k = *k;
   o.cache_type_v = *v;
   return o;
@@ -115,9 +116,9 @@ void ProgressBar::update(float fraction) {
   last_percent_ = percent;
   constexpr int kWidth = 30;
   const int filled = percent * kWidth / 100;
-  // On a terminal redraw in place; into a file or pipe, one line per 10% keeps logs short.
+  // On a terminal redraw in place; into a file or pipe only the finished line, to keep logs short.
   const bool tty = isatty(fileno(out_));
-  if (!tty && percent % 10 != 0 && percent != 100) return;
+  if (!tty && percent != 100) return;
   std::fprintf(out_, "%s%s [%.*s%*s] %3d%%%s", tty ? "\r" : "", label_.c_str(), filled,
                "##############################", kWidth - filled, "", percent, tty ? "" : "\n");
   std::fflush(out_);
