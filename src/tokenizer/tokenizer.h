@@ -36,13 +36,19 @@ class Tokenizer {
   // The bytes of one token (byte-level BPE decoded, SPM ▁ -> space, <0xAB> -> byte).
   // Control tokens give "" unless `special`.
   virtual std::string token_to_piece(TokenId id, bool special) const = 0;
-  // Concatenated pieces (llama_detokenize with remove_special=false).
+  // Concatenated pieces (llama_detokenize with remove_special=false, unparse_special =
+  // `special`): like llama.cpp it drops the leading space SPM adds (add_space_prefix)
+  // and, for vocabs with clean_spaces, undoes " ," / " 's" style tokenizer spacing.
   std::string detokenize(const std::vector<TokenId>& ids, bool special) const;
 
   virtual int32_t n_vocab() const = 0;
   virtual TokenId bos() const = 0;   // -1 if none
   virtual TokenId eos() const = 0;   // -1 if none
   virtual bool add_bos() const = 0;
+  virtual bool add_eos() const = 0;
+  virtual bool add_space_prefix() const = 0;  // SPM: a leading space is added to raw text
+  virtual bool clean_spaces() const = 0;      // detokenize tidies spaces before punctuation
+  virtual std::string pre_tokenizer() const = 0;  // tokenizer.ggml.pre ("" for SPM)
   virtual bool is_eog(TokenId id) const = 0;  // end of generation (eos, eot, ...)
   virtual TokenType token_type(TokenId id) const = 0;
   virtual const std::string& token_text(TokenId id) const = 0;  // as stored in the vocab
