@@ -10,7 +10,7 @@ namespace deepcpu {
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const gguf::Model& model) {
   auto vocab = tokenizer::load_vocab(model);
-  DEEPCPU_RETURN_IF_ERROR(vocab);
+  DEEPCPU_RETURN_IF_ERROR(vocab.status());
   tokenizer::build_piece_cache(vocab.value());
   if (vocab->kind == tokenizer::VocabKind::kSpm) {
     return tokenizer::make_spm_tokenizer(std::move(vocab.value()));

@@ -74,16 +74,16 @@ Result<Vocab> load_vocab(const gguf::Model& model) {
   Vocab v;
 
   auto model_name = model.get_string("tokenizer.ggml.model");
-  DEEPCPU_RETURN_IF_ERROR(model_name);
+  DEEPCPU_RETURN_IF_ERROR(model_name.status());
   if (!model_name.value()) {
     return error("{}: no 'tokenizer.ggml.model' key; this GGUF carries no tokenizer", path);
   }
   auto pre = model.get_string("tokenizer.ggml.pre");
-  DEEPCPU_RETURN_IF_ERROR(pre);
+  DEEPCPU_RETURN_IF_ERROR(pre.status());
   v.pre = pre.value().value_or("");
 
   auto tokens = model.get_string_array("tokenizer.ggml.tokens");
-  DEEPCPU_RETURN_IF_ERROR(tokens);
+  DEEPCPU_RETURN_IF_ERROR(tokens.status());
   if (tokens->empty()) return error("{}: 'tokenizer.ggml.tokens' is missing or empty", path);
   const size_t n = tokens->size();
 
@@ -103,7 +103,7 @@ Result<Vocab> load_vocab(const gguf::Model& model) {
                    "qwen2, deepseek-r1-qwen, deepseek-llm, deepseek-coder, deepseek-v3", path, v.pre);
     }
     auto merges = model.get_string_array("tokenizer.ggml.merges");
-    DEEPCPU_RETURN_IF_ERROR(merges);
+    DEEPCPU_RETURN_IF_ERROR(merges.status());
     if (merges->empty()) return error("{}: BPE vocab without 'tokenizer.ggml.merges'", path);
     v.merge_rank.reserve(merges->size());
     std::string key;
@@ -127,16 +127,16 @@ Result<Vocab> load_vocab(const gguf::Model& model) {
   }
 
   auto add_prefix = model.get_bool("tokenizer.ggml.add_space_prefix");
-  DEEPCPU_RETURN_IF_ERROR(add_prefix);
+  DEEPCPU_RETURN_IF_ERROR(add_prefix.status());
   if (add_prefix.value()) v.add_space_prefix = *add_prefix.value();
 
   auto scores = model.get_number_array("tokenizer.ggml.scores");
-  DEEPCPU_RETURN_IF_ERROR(scores);
+  DEEPCPU_RETURN_IF_ERROR(scores.status());
   if (!scores->empty() && scores->size() < n) {
     return error("{}: 'tokenizer.ggml.scores' has {} entries for {} tokens", path, scores->size(), n);
   }
   auto types = model.get_number_array("tokenizer.ggml.token_type");
-  DEEPCPU_RETURN_IF_ERROR(types);
+  DEEPCPU_RETURN_IF_ERROR(types.status());
   if (!types->empty() && types->size() < n) {
     return error("{}: 'tokenizer.ggml.token_type' has {} entries for {} tokens", path, types->size(), n);
   }
@@ -180,7 +180,7 @@ Result<Vocab> load_vocab(const gguf::Model& model) {
     TokenId& id = v.*(k.id);
     if (id >= static_cast<TokenId>(n)) id = -1;
     auto value = model.get_int(k.key);
-    DEEPCPU_RETURN_IF_ERROR(value);
+    DEEPCPU_RETURN_IF_ERROR(value.status());
     if (value.value() && *value.value() >= 0 && *value.value() < static_cast<int64_t>(n)) {
       id = static_cast<TokenId>(*value.value());
     }
@@ -188,7 +188,7 @@ Result<Vocab> load_vocab(const gguf::Model& model) {
   for (auto [key, flag] : {std::pair{"tokenizer.ggml.add_bos_token", &Vocab::add_bos},
                            std::pair{"tokenizer.ggml.add_eos_token", &Vocab::add_eos}}) {
     auto value = model.get_bool(key);
-    DEEPCPU_RETURN_IF_ERROR(value);
+    DEEPCPU_RETURN_IF_ERROR(value.status());
     if (value.value()) v.*flag = *value.value();
   }
   if (v.add_bos && v.bos < 0) return error("{}: tokenizer.ggml.add_bos_token is true but there is no BOS id", path);
