@@ -7,6 +7,9 @@
 // thread; vaddvq_f32 then adds the 4 lanes in its one fixed order. FMA is baseline on
 // aarch64 and the compiler may contract a * b + c, so every float op here is an explicit
 // intrinsic and no mul feeds an add.
+// DEEPCPU_ISA_GUARD: the top-level GLOB_RECURSE of src/kernels/*.cpp also picks this file up
+// on other architectures; there it compiles to nothing (dispatch never calls it).
+#if defined(__aarch64__)
 #include <arm_neon.h>
 
 #include <algorithm>
@@ -260,3 +263,5 @@ void fill_neon(Table& t) {
 }
 
 }  // namespace deepcpu::kernels
+
+#endif  // defined(__aarch64__)

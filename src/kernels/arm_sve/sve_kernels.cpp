@@ -6,6 +6,9 @@
 // svdot sums the 32 byte products into VL/32 int32 lanes (exact), which are converted to
 // fp32 and fma'd with d_w * d_a. The lane layout depends only on k and the machine's
 // vector length, never on the tile; svaddv reduces it in one fixed order.
+// DEEPCPU_ISA_GUARD: the top-level GLOB_RECURSE of src/kernels/*.cpp also picks this file up
+// on other architectures; there it compiles to nothing (dispatch never calls it).
+#if defined(__aarch64__)
 #include <arm_sve.h>
 
 
@@ -54,3 +57,5 @@ void fill_sve(Table& t) {
 }
 
 }  // namespace deepcpu::kernels
+
+#endif  // defined(__aarch64__)

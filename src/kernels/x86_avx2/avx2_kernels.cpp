@@ -6,6 +6,9 @@
 // j sees the same sequence of fp32 operations for a given k, whatever the tile shape, m,
 // r0/r1 or thread; hsum() then adds the 8 lanes in one fixed order. Every float op is an
 // explicit intrinsic; no mul feeds an add the compiler could contract per instantiation.
+// DEEPCPU_ISA_GUARD: the top-level GLOB_RECURSE of src/kernels/*.cpp also picks this file up
+// on other architectures; there it compiles to nothing (dispatch never calls it).
+#if defined(__x86_64__)
 #include <immintrin.h>
 
 #include <algorithm>
@@ -297,3 +300,5 @@ void fill_avx2(Table& t) {
 }
 
 }  // namespace deepcpu::kernels
+
+#endif  // defined(__x86_64__)

@@ -8,6 +8,9 @@
 // _mm512_reduce_add_ps. Tiles differ only in how many rows/tokens share each load.
 // Every float op is an explicit intrinsic (mul, fmadd); none is a mul followed by an add
 // the compiler could contract differently in different tile instantiations.
+// DEEPCPU_ISA_GUARD: the top-level GLOB_RECURSE of src/kernels/*.cpp also picks this file up
+// on other architectures; there it compiles to nothing (dispatch never calls it).
+#if defined(__x86_64__)
 #include <immintrin.h>
 
 #include <algorithm>
@@ -382,3 +385,5 @@ void fill_avx512(Table& t) {
 }
 
 }  // namespace deepcpu::kernels
+
+#endif  // defined(__x86_64__)
