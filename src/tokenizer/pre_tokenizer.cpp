@@ -125,8 +125,9 @@ PreTokenizer::~PreTokenizer() {
 }
 
 Result<std::unique_ptr<PreTokenizer>> PreTokenizer::create(const std::string& pre) {
-  const std::vector<std::string> regexes = regexes_for(pre);
-  if (regexes.empty()) return error("no pre-tokenizer regexes for tokenizer.ggml.pre '{}'", pre);
+  const std::optional<PreTokenizerSpec> spec = pre_tokenizer_spec(pre);
+  if (!spec) return error("unknown pre-tokenizer '{}' (tokenizer.ggml.pre)", pre);
+  const std::vector<std::string>& regexes = spec->regexes;
   std::unique_ptr<PreTokenizer> p(new PreTokenizer());
   for (const std::string& re : regexes) {
     Rule rule;

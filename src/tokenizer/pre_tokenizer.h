@@ -6,11 +6,25 @@
 #include "base/status.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace deepcpu::tokenizer {
+
+// What a tokenizer.ggml.pre name means to llama.cpp: its regexes (in llama.cpp's
+// spelling) and the vocab flags llama_vocab::load sets for it.
+struct PreTokenizerSpec {
+  std::vector<std::string> regexes;
+  bool ignore_merges = false;  // a word that is a token is emitted whole (HF ignore_merges)
+  bool add_bos = false;        // add_bos defaults to true (llama-bpe has no add_bos key)
+  bool clean_spaces = true;    // detokenize tidies " ," and " 's"
+};
+
+// nullopt for a name llama.cpp 80fb11a does not know (or one not ported here).
+// "" and "default" give llama.cpp's default list.
+std::optional<PreTokenizerSpec> pre_tokenizer_spec(const std::string& pre);
 
 class PreTokenizer {
  public:
@@ -20,9 +34,6 @@ class PreTokenizer {
 
   // Words of `text` as UTF-8 (malformed input bytes come out as U+FFFD, as in llama.cpp).
   void split(std::string_view text, std::vector<std::string>& words) const;
-
-  // The regexes in the form llama.cpp writes them, for messages and tests.
-  static std::vector<std::string> regexes_for(const std::string& pre);
 
  private:
   struct Rule;

@@ -3,7 +3,7 @@
 // text-based detection of EOT/FIM/EOG tokens, and the caches tokenization relies on.
 #include "tokenizer/vocab.h"
 
-#include "tokenizer/unicode.h"
+#include "tokenizer/pre_tokenizer.h"
 
 #include <algorithm>
 #include <initializer_list>
@@ -26,24 +26,6 @@ uint32_t attr_from_type(int64_t type) {
 bool is_one_of(const std::string& s, std::initializer_list<std::string_view> names) {
   for (std::string_view n : names) {
     if (s == n) return true;
-  }
-  return false;
-}
-
-// Per-pre-tokenizer flags (llama_vocab::load). Returns false for an unknown name.
-bool apply_pre_flags(const std::string& pre, Vocab& v) {
-  if (pre.empty() || pre == "default") return true;
-  if (is_one_of(pre, {"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2"})) {
-    v.ignore_merges = true;
-    v.add_bos = true;
-    return true;
-  }
-  if (is_one_of(pre, {"deepseek-llm", "deepseek-coder", "deepseek-v3", "qwen2", "deepseek-r1-qwen"})) {
-    v.clean_spaces = false;
-    return true;
-  }
-  if (is_one_of(pre, {"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum"})) {
-    return true;
   }
   return false;
 }
@@ -98,10 +80,14 @@ Result<Vocab> load_vocab(const gguf::Model& model) {
     v.kind = VocabKind::kBpe;
     v.bos = 11, v.eos = 11;
     v.clean_spaces = true;
-    if (!apply_pre_flags(v.pre, v)) {
+    const std::optional<PreTokenizerSpec> spec = pre_tokenizer_spec(v.pre);
+    if (!spec) {
       return error("{}: unknown pre-tokenizer '{}' (tokenizer.ggml.pre); supported: default, gpt-2, llama-bpe, "
                    "qwen2, deepseek-r1-qwen, deepseek-llm, deepseek-coder, deepseek-v3", path, v.pre);
     }
+    v.ignore_merges = spec->ignore_merges;
+    v.clean_spaces = spec->clean_spaces;
+    if (spec->add_bos) v.add_bos = true;
     auto merges = model.get_string_array("tokenizer.ggml.merges");
     DEEPCPU_RETURN_IF_ERROR(merges.status());
     if (merges->empty()) return error("{}: BPE vocab without 'tokenizer.ggml.merges'", path);
