@@ -67,13 +67,13 @@ Status open_other_parts(const std::string& path, const SplitKeys& keys, std::vec
     auto k = read_split_keys(**f);
     if (!k) return k.status();
     if (k->no != part - 1 || k->count != count) {
-      return error("{}: split mismatch: expected split.no={} split.count={} (part {} of {}), found split.no={} "
-                   "split.count={}",
-                   p, part - 1, count, part, count, k->no, k->count);
+      return error("{}: split mismatch in part {} of {} ({}): expected split.no={} split.count={}, found "
+                   "split.no={} split.count={}",
+                   path, part, count, p, part - 1, count, k->no, k->count);
     }
     if (k->has_tensors && keys.has_tensors && k->tensors != keys.tensors) {
-      return error("{}: split mismatch: split.tensors.count is {} here but {} in part 1 ({})", p, k->tensors,
-                   keys.tensors, path);
+      return error("{}: split mismatch in part {} of {} ({}): split.tensors.count is {} there but {} in part 1",
+                   path, part, count, p, k->tensors, keys.tensors);
     }
     files->push_back(std::move(f.value()));
   }
@@ -108,8 +108,9 @@ Result<std::unique_ptr<Model>> Model::open(const std::string& path) {
       t.file_idx = static_cast<int>(fi);
       if (!m->by_name_.emplace(t.name, &t).second) {
         const TensorInfo* prev = m->by_name_[t.name];
-        return error("{}: tensor '{}' appears twice: also in part {} ({})", m->files_[fi]->path, printable(t.name),
-                     prev->file_idx + 1, m->files_[prev->file_idx]->path);
+        return error("{}: tensor '{}' appears twice: in part {} ({}) and in part {} ({})", path,
+                     printable(t.name), prev->file_idx + 1, m->files_[prev->file_idx]->path, fi + 1,
+                     m->files_[fi]->path);
       }
       m->tensor_list_.push_back(&t);
       ++total;

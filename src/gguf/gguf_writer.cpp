@@ -308,8 +308,8 @@ Status GgufWriter::write_file(const std::string& path, uint32_t version, const K
       CountingSink sink(out, t.name, t.size_bytes);
       if (Status st = t.fn(sink); !st) return error("{}: {}", path, st.message());
       if (sink.written() != t.size_bytes) {
-        return error("{}: tensor '{}': the data callback wrote {} bytes, expected {} ({} {})", path,
-                     printable(t.name), sink.written(), t.size_bytes, dtype_name(t.type), t.size_bytes);
+        return error("{}: tensor '{}' ({}): the data callback wrote {} bytes, expected {}", path, printable(t.name),
+                     dtype_name(t.type), sink.written(), t.size_bytes);
       }
     }
     DEEPCPU_RETURN_IF_ERROR(out.write_zeros(pad_to(t.size_bytes, *alignment) - t.size_bytes));

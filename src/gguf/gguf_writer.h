@@ -88,7 +88,8 @@ class GgufWriter {
     int n_dims;
     int64_t ne[kMaxDims];
     size_t size_bytes;
-    const void* data;  // or
+    // Exactly one of the two is set.
+    const void* data;
     TensorDataFn fn;
   };
   using KeyValues = std::vector<std::pair<const std::string*, const Value*>>;
