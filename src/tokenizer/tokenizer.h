@@ -48,7 +48,7 @@ class Tokenizer {
   virtual bool add_eos() const = 0;
   virtual bool add_space_prefix() const = 0;  // SPM: a leading space is added to raw text
   virtual bool clean_spaces() const = 0;      // detokenize tidies spaces before punctuation
-  virtual std::string pre_tokenizer() const = 0;  // tokenizer.ggml.pre ("" for SPM)
+  virtual std::string pre_tokenizer() const = 0;  // tokenizer.ggml.pre as stored ("" if absent)
   virtual bool is_eog(TokenId id) const = 0;  // end of generation (eos, eot, ...)
   virtual TokenType token_type(TokenId id) const = 0;
   virtual const std::string& token_text(TokenId id) const = 0;  // as stored in the vocab
