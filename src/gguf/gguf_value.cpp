@@ -123,7 +123,14 @@ std::string printable(std::string_view s, size_t max_chars) {
 
 std::string Value::to_string(size_t max_items, size_t max_chars) const {
   switch (type) {
-    case ValueType::kString: return "\"" + printable(s, max_chars) + "\"";
+    case ValueType::kString: {
+      std::string r = "\"";
+      for (const char ch : printable(s, max_chars)) {
+        if (ch == '"') r += '\\';  // so the token `"` shows as "\"", not """
+        r += ch;
+      }
+      return r + "\"";
+    }
     case ValueType::kBool: return u ? "true" : "false";
     // Shortest text that reads back to the same float: 1e-05, not 9.999999747378752e-06.
     case ValueType::kF32: return fmt::format("{}", static_cast<float>(f));

@@ -107,6 +107,7 @@ TEST(GgufReader, PrintableEscapesAndCuts) {
   // Never cuts inside a UTF-8 sequence: "é" is two bytes.
   EXPECT_EQ(printable("\xc3\xa9\xc3\xa9", 1), "\xc3\xa9...");
   EXPECT_EQ(value_string("a\nb").to_string(), "\"a\\nb\"");
+  EXPECT_EQ(value_string("\"").to_string(), "\"\\\"\"");
   EXPECT_EQ(value_f32(1e-5f).to_string(), "1e-05");
   EXPECT_EQ(value_u64(~uint64_t(0)).to_string(), "18446744073709551615");
   EXPECT_EQ(value_i8(-3).to_string(), "-3");
