@@ -11,7 +11,6 @@
 
 // tests/CMakeLists.txt builds only *_test.cpp (+ test_util.cpp); the helpers are used by
 // this file alone, so they are compiled here.
-#include "model/reference_util.cpp"  // NOLINT(bugprone-suspicious-include)
 
 #include <cstdio>
 #include <set>
