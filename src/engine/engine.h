@@ -70,6 +70,8 @@ class Engine {
   ~Engine();
 
   const Tokenizer& tokenizer() const;
+  // The model file's metadata (chat template, names) for callers that need more.
+  const gguf::Model& gguf_file() const { return *file_; }
   const ModelSummary& summary() const;
   const EngineOptions& options() const { return options_; }
   int n_vocab() const;
