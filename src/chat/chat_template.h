@@ -23,6 +23,13 @@ class ChatTemplate {
   // `name` empty: detect from tokenizer.chat_template; else one of names().
   static Result<std::unique_ptr<ChatTemplate>> create(const gguf::Model& model, const std::string& name);
   static std::vector<std::string> names();  // "deepseek-r1", "deepseek-v3", "chatml", "llama3"
+  // The pieces create() is made of, for callers without a GGUF (tests, tools).
+  // `bos_text` is what the template's {{bos_token}} prints; "" means the family's usual one.
+  // detect(): the family from a template's text, with the details that vary inside a
+  // family (DeepSeek system-prompt joining and <think> handling, ChatML's default system
+  // prompt) read from the text. from_name(): the canonical template of that name.
+  static Result<std::unique_ptr<ChatTemplate>> detect(const std::string& template_text, const std::string& bos_text = "");
+  static Result<std::unique_ptr<ChatTemplate>> from_name(const std::string& name, const std::string& bos_text = "");
   virtual ~ChatTemplate() = default;
 
   virtual std::string name() const = 0;
