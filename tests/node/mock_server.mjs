@@ -70,6 +70,14 @@ export async function startMockServer({ apiKey = null, chunkDelayMs = 40 } = {})
       return json(400, errorBody("request body: 'messages[0].content' must be a string or an array of parts; got a number.", 'invalid_request_error', null));
     }
 
+    if (scenario === 'json') {  // a server that ignores "stream"
+      record.finished = true;
+      return json(200, { id: 'chatcmpl-json', object: 'chat.completion', created: 0, model: 'mock-r1',
+        choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', reasoning_content: 'Short thought.', content: 'Whole *answer*.' } }],
+        usage: { prompt_tokens: 5, completion_tokens: 6, total_tokens: 11 },
+        timings: { prompt_n: 5, prompt_ms: 1, predicted_n: 6, predicted_ms: 200, predicted_per_second: 30 } });
+    }
+
     let closed = false;
     res.on('close', () => { if (!record.finished) { closed = true; record.aborted = true; state.aborted++; } });
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
@@ -108,6 +116,16 @@ export async function startMockServer({ apiKey = null, chunkDelayMs = 40 } = {})
     if (scenario === 'raw-think') {  // --reasoning-format none: tags left in content
       for (const c of ['<think>\nraw ', 'thoughts here', '\n</think>\n\n', 'Raw **answer**.']) if (!await send({ content: c })) return;
       return end('stop');
+    }
+    if (scenario === 'raw-think-open') {  // none, with the template's "<think>\n" in the prompt
+      for (const c of ['thinking ', 'without a tag', '</think>', '\n\nThe answer.']) if (!await send({ content: c })) return;
+      return end('stop');
+    }
+    if (scenario === 'drop') {  // the server dies mid-answer
+      await send({ content: 'Half an ' });
+      record.finished = true;
+      res.socket.destroy();
+      return;
     }
     if (scenario === 'slow') {  // streams until the client hangs up (or 60 s)
       for (let i = 0; i < 600; i++) if (!await send({ content: `word${i} ` })) return;

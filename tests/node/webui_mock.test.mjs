@@ -106,6 +106,27 @@ describe('web page against the mock server', () => {
     await page.close();
   });
 
+  test('raw text ending its thinking with </think> (no opening tag) is split too', { timeout: kTestTimeoutMs }, async () => {
+    const { page } = await openPage(browser, mock.url);
+    await sendMessage(page, '[scenario:raw-think-open] hi');
+    const msg = await waitForAnswer(page);
+    assert.equal(await msg.locator('[data-testid="thinking-body"]').textContent(), 'thinking without a tag');
+    assert.equal(await msg.locator('[data-testid="answer"]').textContent(), 'The answer.');
+    await page.close();
+  });
+
+  test('a non-streamed JSON answer is shown as well', { timeout: kTestTimeoutMs }, async () => {
+    const { page } = await openPage(browser, mock.url);
+    await sendMessage(page, '[scenario:json] hi');
+    const msg = await waitForAnswer(page);
+    assert.equal(await msg.getAttribute('data-state'), 'done');
+    assert.equal(await msg.locator('[data-testid="thinking-body"]').textContent(), 'Short thought.');
+    assert.equal(await msg.locator('[data-testid="answer"] em').textContent(), 'answer');
+    assert.ok(await isCollapsed(msg.locator('details[data-testid="thinking"]')));
+    assert.equal(await msg.locator('[data-testid="tps"]').textContent(), '30.0');
+    await page.close();
+  });
+
   test('Shift+Enter adds a line; Enter sends; the conversation is kept; New chat clears it', { timeout: kTestTimeoutMs }, async () => {
     const { page } = await openPage(browser, mock.url);
     const input = page.locator('#input');
@@ -173,6 +194,10 @@ describe('web page against the mock server', () => {
     assert.equal(await msg.getAttribute('data-state'), 'error');
     assert.equal(await msg.locator('[data-testid="answer"]').textContent(), 'Partial');
     assert.match(await msg.locator('[data-testid="error"]').textContent(), /KV cache is full/);
+    await sendMessage(page, '[scenario:drop] x');
+    msg = await waitForAnswer(page);
+    assert.equal(await msg.getAttribute('data-state'), 'error');
+    assert.match(await msg.locator('[data-testid="error"]').textContent(), /^The connection to the server broke off mid-answer/);
     await assertReady(page);
     await page.close();
   });
