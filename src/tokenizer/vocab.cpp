@@ -90,7 +90,11 @@ Result<Vocab> load_vocab(const gguf::Model& model) {
     if (spec->add_bos) v.add_bos = true;
     auto merges = model.get_string_array("tokenizer.ggml.merges");
     DEEPCPU_RETURN_IF_ERROR(merges.status());
-    if (merges->empty()) return error("{}: BPE vocab without 'tokenizer.ggml.merges'", path);
+    // An empty merge list is valid (a byte-level vocab, as the synthetic benchmark models
+    // have); a missing key is not, as in llama.cpp.
+    if (model.find("tokenizer.ggml.merges") == nullptr) {
+      return error("{}: BPE vocab without 'tokenizer.ggml.merges'", path);
+    }
     v.merge_rank.reserve(merges->size());
     std::string key;
     for (size_t i = 0; i < merges->size(); ++i) {

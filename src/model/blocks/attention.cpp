@@ -35,6 +35,14 @@ void kv_store(ForwardCtx& ctx, const UBatch& ub, int il, const float* k, const f
   }
 }
 
+// Work is split into tasks of (token, KV head, chunk of up to kHeadChunk query heads that
+// share that KV head). One pass over a KV block serves every head of the chunk: for MLA
+// all query heads share the single latent row, so this reads the cache once per chunk
+// instead of once per head, and the q.K products become a small GEMM (heads x positions).
+// Each output element is still one dot product (for scores) or one ordered sum over
+// positions (for values), so results do not depend on the chunking or the thread count.
+constexpr int kHeadChunk = 16;
+
 void attention(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s, const float* q, float* out) {
   const KvLayerShape& ks = ctx.kv.shape(s.il);
   const DType type_k = ctx.kv.type_k();
@@ -43,59 +51,76 @@ void attention(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s, const
   DEEPCPU_CHECK(mk != nullptr, "no kernels for K cache type {}", dtype_name(type_k));
   const size_t k_stride = ctx.kv.k_row_bytes(s.il) * ks.n_head_kv;  // between tokens of a block
   const int group = s.n_head / s.n_head_kv;
+  const int chunk = std::min(group, kHeadChunk);
+  const int n_chunks = (group + chunk - 1) / chunk;
 
   int32_t max_len = 0;
   for (int t = 0; t < ub.n; ++t) max_len = std::max(max_len, ub.pos[t] + 1);
-  // Per-thread scratch, carved before the parallel region.
+  // Per-thread scratch, carved before the parallel region: scores [chunk][max_len],
+  // one dequantized V row, the chunk's converted queries.
   const size_t q_bytes = row_bytes(mk->dot_type, s.k_dim);
-  const size_t per_thread = static_cast<size_t>(max_len) + s.v_dim + (q_bytes + 3) / 4 + 16;
+  const size_t per_thread =
+      static_cast<size_t>(chunk) * max_len + s.v_dim + (chunk * q_bytes + 3) / 4 + 16;
   float* scratch = ctx.arena.alloc(per_thread * ctx.pool.n_threads());
 
-  ctx.pool.run(static_cast<int64_t>(ub.n) * s.n_head, [&](int64_t task, int thread) {
-    const int t = static_cast<int>(task / s.n_head);
-    const int h = static_cast<int>(task % s.n_head);
-    const int hk = h / group;
+  const int64_t n_tasks = static_cast<int64_t>(ub.n) * s.n_head_kv * n_chunks;
+  ctx.pool.run(n_tasks, [&](int64_t task, int thread) {
+    const int t = static_cast<int>(task / (s.n_head_kv * n_chunks));
+    const int hk = static_cast<int>(task / n_chunks % s.n_head_kv);
+    const int h0 = hk * group + static_cast<int>(task % n_chunks) * chunk;  // first query head
+    const int nh = std::min(chunk, hk * group + group - h0);
     const int32_t seq = ub.seq[t];
     const int32_t n_kv = ub.pos[t] + 1;
-    float* scores = scratch + per_thread * thread;
-    float* vrow = scores + max_len;
+    float* scores = scratch + per_thread * thread;  // [nh][max_len]
+    float* vrow = scores + static_cast<size_t>(chunk) * max_len;
     auto* qconv = reinterpret_cast<uint8_t*>(vrow + s.v_dim);
 
-    const float* qh = q + (static_cast<int64_t>(t) * s.n_head + h) * s.k_dim;
-    mk->convert_row(qh, qconv, s.k_dim);
+    for (int i = 0; i < nh; ++i) {
+      mk->convert_row(q + (static_cast<int64_t>(t) * s.n_head + h0 + i) * s.k_dim, qconv + i * q_bytes, s.k_dim);
+    }
     for (int32_t p0 = 0; p0 < n_kv; p0 += KvCache::kBlockTokens) {
       const int32_t n_in = std::min<int32_t>(KvCache::kBlockTokens, n_kv - p0);
-      mk->gemm(ctx.kv.k_row(s.il, seq, p0, hk), k_stride, qconv, q_bytes, s.k_dim, 0, n_in, 1, scores + p0, 0);
+      mk->gemm(ctx.kv.k_row(s.il, seq, p0, hk), k_stride, qconv, q_bytes, s.k_dim, 0, n_in, nh, scores + p0,
+               max_len);
     }
-    // softmax(scale * scores), sum in double as ggml does.
-    float mx = -INFINITY;
-    for (int32_t i = 0; i < n_kv; ++i) {
-      scores[i] *= s.scale;
-      mx = std::max(mx, scores[i]);
+    // softmax(scale * scores) per head, summed in double as ggml does; the weights are
+    // rounded to the V cache's dot type as llama.cpp's non-flash path does.
+    for (int i = 0; i < nh; ++i) {
+      float* sc = scores + static_cast<size_t>(i) * max_len;
+      float mx = -INFINITY;
+      for (int32_t j = 0; j < n_kv; ++j) {
+        sc[j] *= s.scale;
+        mx = std::max(mx, sc[j]);
+      }
+      double sum = 0.0;
+      for (int32_t j = 0; j < n_kv; ++j) {
+        sc[j] = std::exp(sc[j] - mx);
+        sum += sc[j];
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      for (int32_t j = 0; j < n_kv; ++j) {
+        float p = sc[j] * inv;
+        if (type_v == DType::kF16) p = round_to_fp16(p);
+        if (type_v == DType::kBF16) p = round_to_bf16(p);
+        sc[j] = p;
+      }
+      float* o = out + (static_cast<int64_t>(t) * s.n_head + h0 + i) * s.v_dim;
+      std::fill(o, o + s.v_dim, 0.0f);
     }
-    double sum = 0.0;
-    for (int32_t i = 0; i < n_kv; ++i) {
-      scores[i] = std::exp(scores[i] - mx);
-      sum += scores[i];
-    }
-    const float inv = static_cast<float>(1.0 / sum);
-    for (int32_t i = 0; i < n_kv; ++i) {
-      float p = scores[i] * inv;
-      if (type_v == DType::kF16) p = round_to_fp16(p);
-      if (type_v == DType::kBF16) p = round_to_bf16(p);
-      scores[i] = p;
-    }
-    float* o = out + (static_cast<int64_t>(t) * s.n_head + h) * s.v_dim;
-    std::fill(o, o + s.v_dim, 0.0f);
-    for (int32_t i = 0; i < n_kv; ++i) {
-      const uint8_t* vr = ctx.kv.v_row(s.il, seq, i, hk);
+    // out[h] = sum over positions, in order, of p[h][pos] * V[pos]; each V row is
+    // dequantized once for the whole chunk.
+    for (int32_t j = 0; j < n_kv; ++j) {
+      const uint8_t* vr = ctx.kv.v_row(s.il, seq, j, hk);
       if (type_v == DType::kF32) {
         std::memcpy(vrow, vr, s.v_dim * sizeof(float));
       } else {
         ctx.kt.to_float(type_v)(vr, vrow, s.v_dim);
       }
-      const float p = scores[i];
-      for (int d = 0; d < s.v_dim; ++d) o[d] += p * vrow[d];
+      for (int i = 0; i < nh; ++i) {
+        const float p = scores[static_cast<size_t>(i) * max_len + j];
+        float* o = out + (static_cast<int64_t>(t) * s.n_head + h0 + i) * s.v_dim;
+        for (int d = 0; d < s.v_dim; ++d) o[d] += p * vrow[d];
+      }
     }
   });
 }
