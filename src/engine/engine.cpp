@@ -152,7 +152,7 @@ Status Engine::decode(const Batch& batch, std::vector<float>* logits) {
   const int V = n_vocab();
   logits->resize(n_out * static_cast<size_t>(V));
   float* out = logits->data();
-  ForwardCtx ctx{*pool_, *kv_, scratch_->arena, kernels::table()};
+  ForwardCtx ctx{*pool_, *kv_, scratch_->arena, kernels::table(), options_.flash_attn};
   for (size_t b0 = 0; b0 < n; b0 += options_.n_ubatch) {
     const size_t b1 = std::min(n, b0 + options_.n_ubatch);
     scratch_->out_rows.clear();

@@ -25,6 +25,7 @@ struct EngineOptions {
   int n_ubatch = 512;          // most tokens one forward pass computes
   DType cache_type_k = DType::kF16;
   DType cache_type_v = DType::kF16;
+  bool flash_attn = false;     // -fa: online-softmax attention over the cache
   // Called while loading with a fraction in [0, 1].
   std::function<void(float)> progress;
 };

@@ -107,9 +107,16 @@ bool make_table(Isa max_isa, Table* out) {
   if (!isa_supported(max_isa, f)) return false;
   Table t;
   fill_scalar(t);
+  fill_vec_ops_scalar(t);
 #if defined(DEEPCPU_HAVE_X86_KERNELS)
-  if (max_isa == Isa::kAvx2 || max_isa == Isa::kAvx512) fill_avx2(t);
-  if (max_isa == Isa::kAvx512) fill_avx512(t);
+  if (max_isa == Isa::kAvx2 || max_isa == Isa::kAvx512) {
+    fill_avx2(t);
+    fill_vec_ops_avx2(t);
+  }
+  if (max_isa == Isa::kAvx512) {
+    fill_avx512(t);
+    fill_vec_ops_avx512(t);
+  }
 #endif
 #if defined(DEEPCPU_HAVE_ARM_KERNELS)
   if (max_isa == Isa::kNeon || max_isa == Isa::kSve) fill_neon(t);

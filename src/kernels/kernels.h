@@ -44,8 +44,15 @@ struct MatmulKernels {
   GemmFn gemm = nullptr;               // weights of this type x activations of dot_type
 };
 
+// y[i] += a * x[i]  /  y[i] *= a, for i < n. Used by attention's value accumulation;
+// each element's operations happen in the same order whatever n is.
+using AxpyFn = void (*)(float* y, float a, const float* x, int64_t n);
+using ScaleFn = void (*)(float* y, float a, int64_t n);
+
 struct Table {
   Isa isa = Isa::kScalar;
+  AxpyFn axpy_f32 = nullptr;
+  ScaleFn scale_f32 = nullptr;
   MatmulKernels f32, f16, bf16, q8_0;
   ToFloatRowFn to_float_f16 = nullptr, to_float_bf16 = nullptr, to_float_q8_0 = nullptr;
   ConvertRowFn from_float_f16 = nullptr, from_float_bf16 = nullptr, from_float_q8_0 = nullptr;
@@ -67,5 +74,9 @@ void fill_avx2(Table& t);
 void fill_avx512(Table& t);
 void fill_neon(Table& t);
 void fill_sve(Table& t);
+// Vector helpers (vec_ops_*.cpp), filled after the matmul entries of the same ISA.
+void fill_vec_ops_scalar(Table& t);
+void fill_vec_ops_avx2(Table& t);
+void fill_vec_ops_avx512(Table& t);
 
 }  // namespace deepcpu::kernels

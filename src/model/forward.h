@@ -26,6 +26,7 @@ struct ForwardCtx {
   KvCache& kv;
   Arena& arena;
   const kernels::Table& kt;
+  bool flash_attn = false;  // -fa: online-softmax attention (blocks/attention.h)
 };
 
 }  // namespace deepcpu

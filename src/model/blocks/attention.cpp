@@ -43,7 +43,9 @@ void kv_store(ForwardCtx& ctx, const UBatch& ub, int il, const float* k, const f
 // positions (for values), so results do not depend on the chunking or the thread count.
 constexpr int kHeadChunk = 16;
 
-void attention(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s, const float* q, float* out) {
+namespace {
+
+void attention_plain(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s, const float* q, float* out) {
   const KvLayerShape& ks = ctx.kv.shape(s.il);
   const DType type_k = ctx.kv.type_k();
   const DType type_v = ks.v_in_k ? type_k : ctx.kv.type_v();
@@ -118,11 +120,102 @@ void attention(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s, const
       }
       for (int i = 0; i < nh; ++i) {
         const float p = scores[static_cast<size_t>(i) * max_len + j];
-        float* o = out + (static_cast<int64_t>(t) * s.n_head + h0 + i) * s.v_dim;
-        for (int d = 0; d < s.v_dim; ++d) o[d] += p * vrow[d];
+        ctx.kt.axpy_f32(out + (static_cast<int64_t>(t) * s.n_head + h0 + i) * s.v_dim, p, vrow, s.v_dim);
       }
     }
   });
+}
+
+
+// Online softmax (flash attention), same task split as the plain path. Per head keeps
+// the running max m, the running sum S and the unnormalised output in `out`:
+//   for each block: m' = max(m, block scores); out *= e^(m - m'); S *= e^(m - m')
+//                   out += sum_j e^(s_j - m') V_j; S += sum_j e^(s_j - m')
+//   finally out /= S.
+void attention_flash(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s, const float* q, float* out) {
+  const KvLayerShape& ks = ctx.kv.shape(s.il);
+  const DType type_k = ctx.kv.type_k();
+  const DType type_v = ks.v_in_k ? type_k : ctx.kv.type_v();
+  const kernels::MatmulKernels* mk = ctx.kt.matmul(type_k);
+  DEEPCPU_CHECK(mk != nullptr, "no kernels for K cache type {}", dtype_name(type_k));
+  constexpr int B = KvCache::kBlockTokens;
+  const size_t k_stride = ctx.kv.k_row_bytes(s.il) * ks.n_head_kv;
+  const size_t v_stride = ctx.kv.v_row_bytes(s.il) * ks.n_head_kv;
+  const int group = s.n_head / s.n_head_kv;
+  const int chunk = std::min(group, kHeadChunk);
+  const int n_chunks = (group + chunk - 1) / chunk;
+  const size_t q_bytes = row_bytes(mk->dot_type, s.k_dim);
+  // scores [chunk][B], V tile [B][v_dim], m [chunk], S [chunk], converted queries.
+  const size_t per_thread =
+      static_cast<size_t>(chunk) * B + static_cast<size_t>(B) * s.v_dim + 2 * chunk + (chunk * q_bytes + 3) / 4 + 16;
+  float* scratch = ctx.arena.alloc(per_thread * ctx.pool.n_threads());
+  const kernels::ToFloatRowFn v_to_float = ctx.kt.to_float(type_v);
+
+  const int64_t n_tasks = static_cast<int64_t>(ub.n) * s.n_head_kv * n_chunks;
+  ctx.pool.run(n_tasks, [&](int64_t task, int thread) {
+    const int t = static_cast<int>(task / (s.n_head_kv * n_chunks));
+    const int hk = static_cast<int>(task / n_chunks % s.n_head_kv);
+    const int h0 = hk * group + static_cast<int>(task % n_chunks) * chunk;
+    const int nh = std::min(chunk, hk * group + group - h0);
+    const int32_t seq = ub.seq[t];
+    const int32_t n_kv = ub.pos[t] + 1;
+    float* sc = scratch + per_thread * thread;  // [nh][B]
+    float* vt = sc + static_cast<size_t>(chunk) * B;
+    float* m = vt + static_cast<size_t>(B) * s.v_dim;
+    float* S = m + chunk;
+    auto* qconv = reinterpret_cast<uint8_t*>(S + chunk);
+    auto o_row = [&](int i) { return out + (static_cast<int64_t>(t) * s.n_head + h0 + i) * s.v_dim; };
+
+    for (int i = 0; i < nh; ++i) {
+      mk->convert_row(q + (static_cast<int64_t>(t) * s.n_head + h0 + i) * s.k_dim, qconv + i * q_bytes, s.k_dim);
+      m[i] = -INFINITY;
+      S[i] = 0.0f;
+      std::fill(o_row(i), o_row(i) + s.v_dim, 0.0f);
+    }
+    for (int32_t p0 = 0; p0 < n_kv; p0 += B) {
+      const int32_t n_in = std::min<int32_t>(B, n_kv - p0);
+      mk->gemm(ctx.kv.k_row(s.il, seq, p0, hk), k_stride, qconv, q_bytes, s.k_dim, 0, n_in, nh, sc, B);
+      const uint8_t* v0 = ctx.kv.v_row(s.il, seq, p0, hk);
+      for (int j = 0; j < n_in; ++j) {
+        if (type_v == DType::kF32) {
+          std::memcpy(vt + j * s.v_dim, v0 + j * v_stride, s.v_dim * sizeof(float));
+        } else {
+          v_to_float(v0 + j * v_stride, vt + j * s.v_dim, s.v_dim);
+        }
+      }
+      for (int i = 0; i < nh; ++i) {
+        float* si = sc + static_cast<size_t>(i) * B;
+        float bmax = -INFINITY;
+        for (int j = 0; j < n_in; ++j) {
+          si[j] *= s.scale;
+          bmax = std::max(bmax, si[j]);
+        }
+        float* o = o_row(i);
+        if (bmax > m[i]) {
+          const float r = std::exp(m[i] - bmax);  // 0 on the first block
+          ctx.kt.scale_f32(o, r, s.v_dim);
+          S[i] *= r;
+          m[i] = bmax;
+        }
+        for (int j = 0; j < n_in; ++j) {
+          const float w = std::exp(si[j] - m[i]);
+          S[i] += w;
+          ctx.kt.axpy_f32(o, w, vt + j * s.v_dim, s.v_dim);
+        }
+      }
+    }
+    for (int i = 0; i < nh; ++i) ctx.kt.scale_f32(o_row(i), 1.0f / S[i], s.v_dim);
+  });
+}
+
+}  // namespace
+
+void attention(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s, const float* q, float* out) {
+  if (ctx.flash_attn) {
+    attention_flash(ctx, ub, s, q, out);
+  } else {
+    attention_plain(ctx, ub, s, q, out);
+  }
 }
 
 }  // namespace deepcpu

@@ -8,7 +8,11 @@
 // (f16 / bf16 / q8_0 blocks) before the dot products, and softmax weights are rounded to
 // f16/bf16 before multiplying an f16/bf16 V (for a q8_0 V they stay f32, as in its
 // flash path, the only one llama.cpp allows with a quantized V).
-// TODO(#4): tiled flash attention (-fa) reading the cache directly, SIMD.
+//
+// With ctx.flash_attn (-fa) the softmax is computed online, block by block: each KV
+// block is read once for both the scores and the values (for MLA the value is a prefix
+// of the same cached row), nothing of size n_kv is kept, and the weights stay f32.
+// Its results differ from the plain path only by float rounding.
 #pragma once
 
 #include "model/forward.h"
