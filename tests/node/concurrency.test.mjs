@@ -20,6 +20,17 @@ const prompts = Array.from({ length: kClients }, (_, i) =>
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Polls /slots until no slot is busy or timeoutMs passes; returns the last reading.
+async function waitIdle(server, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  let s = await busySlots(server);
+  while (s.busy > 0 && Date.now() < deadline) {
+    await sleep(20);
+    s = await busySlots(server);
+  }
+  return s;
+}
+
 // Streams one chat request; returns the text (reasoning + answer, both count as output) and
 // the client-side times of its first and last text deltas.
 async function streamOne(client, prompt, extra = {}) {
@@ -131,19 +142,14 @@ describe(`-np ${kSlots} with ${kClients} concurrent clients`, () => {
     assert.ok(counts.every((n) => n >= 3), `aborted streams saw ${counts} chunks`);
 
     // Every slot is idle again soon (one engine step each; the bound only guards a hang).
-    const deadline = Date.now() + 20_000;
-    let s;
-    while (Date.now() < deadline) {
-      s = await busySlots(server);
-      if (s.busy === 0) break;
-      await sleep(20);
-    }
+    const s = await waitIdle(server);
     assert.equal(s.busy, 0, `slots still busy after the clients went away: ${JSON.stringify(s)}`);
 
     const r = await client.chat.completions.create({ model: 'x', messages: [{ role: 'user', content: 'after the aborts' }],
                                                      max_tokens: 8, temperature: 0 });
     assert.equal(r.usage.completion_tokens, 8);
-    const idle = await busySlots(server);
-    assert.equal(idle.busy, 0, 'slot still busy after a finished request');
+    // The response can reach us a moment before the scheduler releases the slot, so poll.
+    const idle = await waitIdle(server);
+    assert.equal(idle.busy, 0, `slot still busy after a finished request: ${JSON.stringify(idle)}`);
   });
 });

@@ -59,7 +59,9 @@ describe('stories260K with an API key', () => {
   });
 
   before(async () => {
-    server = await startServer({ model: storiesModel, apiKey: kApiKey, args: ['-c', String(kCtx), '-np', '2', '-t', '2'] });
+    // stories260K's GGUF has no tokenizer.chat_template, so chat needs a named one.
+    server = await startServer({ model: storiesModel, apiKey: kApiKey,
+                                 args: ['-c', String(kCtx), '-np', '2', '-t', '2', '--chat-template', 'chatml'] });
     client = new OpenAI({ baseURL: server.baseURL, apiKey: kApiKey, maxRetries: 0, timeout: 60_000 });
   });
   after(async () => { await server?.stop(); });
