@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   g++ cmake ninja-build pkg-config xz-utils \
-  libfmt-dev nlohmann-json3-dev libcli11-dev libpcre2-dev \
+  libfmt-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libcpp-httplib-dev \
   libgtest-dev libbenchmark-dev \
   g++-aarch64-linux-gnu qemu-user >/dev/null
 echo "install-deps: done"

@@ -18,6 +18,7 @@ const Command kCommands[] = {
     {"tokenize", deepcpu::tools::cmd_tokenize, "print the tokens of a text"},
     {"logits", deepcpu::tools::cmd_logits, "print the top-K logits at every prompt position (JSON)"},
     {"gguf", deepcpu::tools::cmd_gguf, "print a GGUF file's metadata and tensor table"},
+    {"serve", deepcpu::tools::cmd_serve, "OpenAI-compatible HTTP server (llama-server's flags)"},
 };
 
 void usage(FILE* f) {
