@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import { indexHtmlPath } from './mock_server.mjs';
 import { busySlots, ds3TinyModel, startServer, storiesModel } from './server_util.mjs';
 import {
-  assertReady, isCollapsed, kActionTimeoutMs, kAnswerTimeoutMs, kSettingsKey, kTestTimeoutMs, launchBrowser, openPage, sendMessage, waitForAnswer, watchGrowth,
+  assertReady, isCollapsed, kActionTimeoutMs, kAnswerTimeoutMs, kTestTimeoutMs, launchBrowser, openPage, sendMessage,
+  waitForAnswer, watchGrowth,
 } from './webui_util.mjs';
 
 describe('web page against deepcpu serve', () => {
@@ -18,8 +19,10 @@ describe('web page against deepcpu serve', () => {
   let stories;   // with an API key
   const kApiKey = 'sk-webui-test';
   before(async () => {
-    ds3 = await startServer({ model: ds3TinyModel(), args: ['-c', '4096', '-np', '2'] });
-    stories = await startServer({ model: storiesModel, apiKey: kApiKey });
+    // --step-delay-ms: tokens come slower than the page's frames, so the growth is observable.
+    ds3 = await startServer({ model: ds3TinyModel(), args: ['-c', '4096', '-np', '2', '-t', '2', '--step-delay-ms', '15'] });
+    // stories260K's GGUF has no chat template.
+    stories = await startServer({ model: storiesModel, apiKey: kApiKey, args: ['-np', '1', '-t', '2', '--chat-template', 'chatml'] });
     browser = await launchBrowser();
   });
   after(async () => {
@@ -88,8 +91,9 @@ describe('web page against deepcpu serve', () => {
     }
     if (slots) assert.equal(slots.busy, 0, 'a slot is still busy 10 s after Stop');
     // And the next question works.
-    await page.evaluate((k) => localStorage.setItem(k, JSON.stringify({ max_tokens: '8' })), kSettingsKey);
-    await page.reload();
+    await page.locator('#settings-button').click();
+    await page.locator('#setting-max-tokens').fill('8');
+    await page.locator('#settings-close').click();
     await sendMessage(page, 'Short one.');
     const next = await waitForAnswer(page);
     assert.equal(await next.getAttribute('data-state'), 'done');
