@@ -28,6 +28,12 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, EngineFlagSet which) {
     app.add_option("-b,--batch-size", f.batch, "most tokens per decode call")->capture_default_str();
     app.add_option("--ubatch-size", f.ubatch, "(-ub) most tokens per forward pass")->capture_default_str();
   }
+  if (which.flash_attn) {
+    app.add_option("--flash-attn", f.flash_attn, "(-fa) flash attention: on, off or auto (auto: on)")
+        ->capture_default_str()
+        ->expected(0, 1)
+        ->default_str("auto");
+  }
   if (which.cache_types) {
     app.add_option("--cache-type-k", f.cache_type_k, "(-ctk) KV cache type for K: f16, bf16, q8_0")
         ->capture_default_str();
@@ -81,8 +87,17 @@ Result<DType> parse_cache_type(std::string_view value, std::string_view flag) {
   return *t;
 }
 
+Result<bool> parse_flash_attn(std::string_view v) {
+  if (v == "on" || v == "1" || v == "auto" || v == "-1" || v == "enabled" || v.empty()) return true;
+  if (v == "off" || v == "0" || v == "disabled") return false;
+  return error("-fa/--flash-attn '{}': use on, off or auto", v);
+}
+
 Result<EngineOptions> engine_options(const EngineFlags& f) {
   EngineOptions o;
+  auto fa = parse_flash_attn(f.flash_attn);
+  if (!fa.is_ok()) return fa.status();
+  o.flash_attn = *fa;
   // Flag values first: they are wrong whatever the model is.
   auto k = parse_cache_type(f.cache_type_k, "-ctk/--cache-type-k");
   if (!k.is_ok()) return k.status();

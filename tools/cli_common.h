@@ -29,9 +29,11 @@ struct EngineFlags {
   int ubatch = 512;         // -ub, --ubatch-size
   std::string cache_type_k = "f16";  // -ctk, --cache-type-k
   std::string cache_type_v = "f16";  // -ctv, --cache-type-v
+  std::string flash_attn = "auto";   // -fa, --flash-attn: on|off|auto (auto = on, as llama.cpp on CPU)
 };
 struct EngineFlagSet {
   bool threads = true, ctx = true, batch = true, cache_types = true;
+  bool flash_attn = false;  // commands that parse -fa themselves leave this off
 };
 void add_engine_flags(CLI::App& app, EngineFlags& flags, EngineFlagSet which = {});
 
@@ -46,6 +48,9 @@ int parse_args(CLI::App& app, int argc, char** argv);
 
 // "f16" | "bf16" | "q8_0" -> DType; anything else is an error naming `flag`.
 Result<DType> parse_cache_type(std::string_view value, std::string_view flag);
+
+// llama.cpp's -fa values: on/off/auto and 1/0/-1 (a bare -fa means on). auto -> on.
+Result<bool> parse_flash_attn(std::string_view value);
 
 // Checks the flags (model file present, positive sizes, cache types) into EngineOptions.
 Result<EngineOptions> engine_options(const EngineFlags& flags);

@@ -24,7 +24,7 @@ int cmd_logits(int argc, char** argv) {
   app.name("deepcpu logits");
   // The context is sized to the prompt unless -c says otherwise.
   ef.ctx = 0;
-  add_engine_flags(app, ef, {.threads = true, .ctx = true, .batch = true, .cache_types = true});
+  add_engine_flags(app, ef, {.threads = true, .ctx = true, .batch = true, .cache_types = true, .flash_attn = true});
   app.add_option("-p,--prompt", prompt_text, "prompt text");
   app.add_option("-f,--file", prompt_file, "read the prompt from a file");
   app.add_option("--top", top, "logits per position")->capture_default_str();

@@ -48,7 +48,7 @@ int cmd_run(int argc, char** argv) {
       "text is prompt + continuation detokenized (as llama-simple prints it, without special tokens),\n"
       "completion the continuation alone."};
   app.name("deepcpu run");
-  add_engine_flags(app, f.engine);
+  add_engine_flags(app, f.engine, {.flash_attn = true});
   app.add_option("-p,--prompt", f.prompt, "prompt text");
   app.add_option("-f,--file", f.prompt_file, "read the prompt from a file");
   app.add_option("-n,--n-predict", f.n_predict, "tokens to generate (-1: until EOG or the context is full)")

@@ -167,7 +167,9 @@ TEST(CmdLogits, MatchesTheReferenceTop10) {
     std::ofstream f(dir + "/prompt.txt", std::ios::binary);
     f << p["text"].get<std::string>();
   }
-  const CommandResult lg = run_deepcpu("logits -m '" + model + "' -f '" + dir + "/prompt.txt' --no-parse-special --top 20");
+  // The reference was made with flash attention off; -fa defaults to auto (= on) as in llama.cpp.
+  const CommandResult lg =
+      run_deepcpu("logits -m '" + model + "' -f '" + dir + "/prompt.txt' --no-parse-special --top 20 -fa off");
   ASSERT_EQ(lg.exit_code, 0) << lg.err;
   const nlohmann::json j = last_line_json(lg.out);
   ASSERT_EQ(j["prompt_ids"], p["prompt_ids"]);
