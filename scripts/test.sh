@@ -2,7 +2,8 @@
 # Builds and runs the whole test suite:
 #   1. release build + every test (ctest);
 #   2. AddressSanitizer + UBSan build running the bad-input and fuzz tests (Gguf*);
-#   3. the ARM kernels cross-compiled and checked under qemu-aarch64, when available.
+#   3. the ARM kernels cross-compiled and checked under qemu-aarch64, when available;
+#   4. the server's black-box tests in Node (openai client, web page in Chromium).
 # Set DEEPCPU_SKIP_DEPS=1 to skip the apt-get step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,9 @@ if [ -x tests/arm/run_arm_tests.sh ] && command -v aarch64-linux-gnu-g++ >/dev/n
   echo "== ARM kernels under qemu-aarch64"
   tests/arm/run_arm_tests.sh
 fi
+
+echo "== server black-box tests: official openai npm client, web UI in headless Chromium"
+DEEPCPU_BINARY="$PWD/build/deepcpu" tests/node/run.sh
 
 echo "== full suite (release)"
 cd build && ctest -j "$JOBS" --output-on-failure
