@@ -23,12 +23,14 @@
 #include "base/fp16.h"
 #include "model/blocks/attention.h"
 #include "model/blocks/ffn.h"
+#include "model/blocks/grouped_matmul.h"
 #include "model/blocks/ops.h"
 #include "model/blocks/rope.h"
 #include "model/model.h"
 
 #include <cmath>
 #include <cstring>
+#include <new>
 
 namespace deepcpu {
 
@@ -91,6 +93,8 @@ class DeepSeek2Model final : public Model {
     float* q_abs = ctx.arena.alloc(n * H * lat_k);  // [n][H][kv_lora + rope]
     float* o_lat = ctx.arena.alloc(n * H * lat);    // [n][H][kv_lora]
     float* o_v = ctx.arena.alloc(n * H * hp.v_head);
+    auto* head_w = static_cast<Weight*>(ctx.arena.alloc_bytes(sizeof(Weight) * H));  // per-head slices
+    auto* jobs = static_cast<MatmulJob*>(ctx.arena.alloc_bytes(sizeof(MatmulJob) * H));
 
     for (int il = 0; il < hp.n_layer; ++il) {
       const Ds2Layer& L = layers[il];
@@ -115,10 +119,12 @@ class DeepSeek2Model final : public Model {
           std::memcpy(q_abs + (t * H + hh) * lat_k + lat, qh + hp.qk_nope, hp.qk_rope * sizeof(float));
         }
       }
-      // q_abs[:, h, :kv_lora] = k_b[h] q_nope[:, h]
+      // q_abs[:, h, :kv_lora] = k_b[h] q_nope[:, h], all heads in one parallel region.
       for (int64_t hh = 0; hh < H; ++hh) {
-        matmul(ctx, L.wk_b.slice(hh), q + hh * q_head, n, H * q_head, q_abs + hh * lat_k, H * lat_k);
+        new (&head_w[hh]) Weight(L.wk_b.slice(hh));
+        jobs[hh] = MatmulJob{&head_w[hh], q + hh * q_head, n, H * q_head, q_abs + hh * lat_k, H * lat_k};
       }
+      matmul_grouped(ctx, jobs, static_cast<int>(H));
       kv_store(ctx, ub, il, kv, nullptr);
       AttentionShape as;
       as.il = il;
@@ -129,8 +135,10 @@ class DeepSeek2Model final : public Model {
       as.scale = hp.kq_scale;
       attention(ctx, ub, as, q_abs, o_lat);
       for (int64_t hh = 0; hh < H; ++hh) {
-        matmul(ctx, L.wv_b.slice(hh), o_lat + hh * lat, n, H * lat, o_v + hh * hp.v_head, H * hp.v_head);
+        new (&head_w[hh]) Weight(L.wv_b.slice(hh));
+        jobs[hh] = MatmulJob{&head_w[hh], o_lat + hh * lat, n, H * lat, o_v + hh * hp.v_head, H * hp.v_head};
       }
+      matmul_grouped(ctx, jobs, static_cast<int>(H));
       add(x, matmul(ctx, L.wo, o_v, n), n * E);
 
       std::memcpy(h, x, n * E * sizeof(float));

@@ -9,11 +9,13 @@
 //         + the shared experts' FFN.
 #include "base/check.h"
 #include "model/blocks/ffn.h"
+#include "model/blocks/grouped_matmul.h"
 #include "model/blocks/ops.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
 #include <numeric>
 
 namespace deepcpu {
@@ -94,40 +96,83 @@ float* moe(ForwardCtx& ctx, const MoeWeights& w, const MoeParams& p, const float
     moe_route(p, logits + t * p.n_expert, bias, experts + t * n_used, weights + t * n_used, work);
   }
 
-  // Per (token, slot) result rows, summed in slot order at the end so the sum's order
-  // is the same whatever the batch holds.
-  float* slot_out = ctx.arena.alloc(static_cast<size_t>(m * n_used * n_embd));
+  // Group the (token, slot) pairs by expert: rows[] lists them expert after expert, so each
+  // used expert sees its tokens as one contiguous matrix xs and runs once.
+  const int64_t n_pairs = m * n_used;
   const int64_t n_ff = w.gate.n_rows;
-  float* xs = ctx.arena.alloc(static_cast<size_t>(m * n_embd));
-  auto* rows = static_cast<int32_t*>(ctx.arena.alloc_bytes(sizeof(int32_t) * m * n_used));
-  float* g = ctx.arena.alloc(static_cast<size_t>(m * n_ff));
-  float* u = ctx.arena.alloc(static_cast<size_t>(m * n_ff));
-  float* d = ctx.arena.alloc(static_cast<size_t>(m * n_embd));
-  for (int e = 0; e < p.n_expert; ++e) {
-    int64_t n_tok = 0;
-    for (int64_t i = 0; i < m * n_used; ++i) {
-      if (experts[i] != e) continue;
-      std::memcpy(xs + n_tok * n_embd, x + (i / n_used) * n_embd, n_embd * sizeof(float));
-      rows[n_tok++] = static_cast<int32_t>(i);
-    }
-    if (n_tok == 0) continue;
-    matmul(ctx, w.gate.slice(e), xs, n_tok, n_embd, g, n_ff);
-    matmul(ctx, w.up.slice(e), xs, n_tok, n_embd, u, n_ff);
-    silu_mul(g, u, n_tok * n_ff);
-    matmul(ctx, w.down.slice(e), g, n_tok, n_ff, d, n_embd);
-    for (int64_t j = 0; j < n_tok; ++j) {
-      const float wt = weights[rows[j]];
-      float* dst = slot_out + static_cast<int64_t>(rows[j]) * n_embd;
-      for (int64_t c = 0; c < n_embd; ++c) dst[c] = d[j * n_embd + c] * wt;
-    }
+  auto* count = static_cast<int32_t*>(ctx.arena.alloc_bytes(sizeof(int32_t) * (p.n_expert + 1)));
+  std::fill(count, count + p.n_expert + 1, 0);
+  for (int64_t i = 0; i < n_pairs; ++i) ++count[experts[i] + 1];
+  for (int e = 0; e < p.n_expert; ++e) count[e + 1] += count[e];  // count[e] = first row of expert e
+  auto* rows = static_cast<int32_t*>(ctx.arena.alloc_bytes(sizeof(int32_t) * n_pairs));
+  {
+    auto* fill = static_cast<int32_t*>(ctx.arena.alloc_bytes(sizeof(int32_t) * p.n_expert));
+    std::copy(count, count + p.n_expert, fill);
+    for (int64_t i = 0; i < n_pairs; ++i) rows[fill[experts[i]]++] = static_cast<int32_t>(i);
   }
+  float* xs = ctx.arena.alloc(static_cast<size_t>(n_pairs * n_embd));
+  for (int64_t r = 0; r < n_pairs; ++r) {
+    std::memcpy(xs + r * n_embd, x + (rows[r] / n_used) * n_embd, n_embd * sizeof(float));
+  }
+  float* g = ctx.arena.alloc(static_cast<size_t>(n_pairs * n_ff));
+  float* u = ctx.arena.alloc(static_cast<size_t>(n_pairs * n_ff));
+  float* d = ctx.arena.alloc(static_cast<size_t>(n_pairs * n_embd));
+
+  // Weight views and jobs: 2 per used expert (+2 for the shared experts) for gate/up,
+  // then 1 per used expert (+1) for down; each phase is one parallel region.
+  const bool shared = w.shared.gate.present();
+  const int64_t n_ff_sh = shared ? w.shared.gate.n_rows : 0;
+  float* gs = shared ? ctx.arena.alloc(static_cast<size_t>(m * n_ff_sh)) : nullptr;
+  float* us = shared ? ctx.arena.alloc(static_cast<size_t>(m * n_ff_sh)) : nullptr;
+  float* ds = shared ? ctx.arena.alloc(static_cast<size_t>(m * n_embd)) : nullptr;
+  const int max_jobs = 2 * p.n_expert + 2;
+  auto* views = static_cast<Weight*>(ctx.arena.alloc_bytes(sizeof(Weight) * max_jobs));
+  auto* jobs = static_cast<MatmulJob*>(ctx.arena.alloc_bytes(sizeof(MatmulJob) * max_jobs));
+  int n_jobs = 0;
+  auto add_job = [&](const Weight& wv, const float* xin, int64_t rows_m, int64_t ldx, float* y, int64_t ldy) {
+    new (&views[n_jobs]) Weight(wv);
+    jobs[n_jobs] = MatmulJob{&views[n_jobs], xin, rows_m, ldx, y, ldy};
+    ++n_jobs;
+  };
+  for (int e = 0; e < p.n_expert; ++e) {
+    const int64_t r0 = count[e], n_tok = count[e + 1] - count[e];
+    if (n_tok == 0) continue;
+    add_job(w.gate.slice(e), xs + r0 * n_embd, n_tok, n_embd, g + r0 * n_ff, n_ff);
+    add_job(w.up.slice(e), xs + r0 * n_embd, n_tok, n_embd, u + r0 * n_ff, n_ff);
+  }
+  if (shared) {
+    add_job(w.shared.gate, x, m, n_embd, gs, n_ff_sh);
+    add_job(w.shared.up, x, m, n_embd, us, n_ff_sh);
+  }
+  matmul_grouped(ctx, jobs, n_jobs);
+  silu_mul(g, u, n_pairs * n_ff);
+  if (shared) silu_mul(gs, us, m * n_ff_sh);
+  n_jobs = 0;
+  for (int e = 0; e < p.n_expert; ++e) {
+    const int64_t r0 = count[e], n_tok = count[e + 1] - count[e];
+    if (n_tok == 0) continue;
+    add_job(w.down.slice(e), g + r0 * n_ff, n_tok, n_ff, d + r0 * n_embd, n_embd);
+  }
+  if (shared) add_job(w.shared.down, gs, m, n_ff_sh, ds, n_embd);
+  matmul_grouped(ctx, jobs, n_jobs);
+
+  // out[t] = sum over slots k, in selection order, of weight * expert output (+ shared).
+  auto* where = static_cast<int32_t*>(ctx.arena.alloc_bytes(sizeof(int32_t) * n_pairs));
+  for (int64_t r = 0; r < n_pairs; ++r) where[rows[r]] = static_cast<int32_t>(r);
   float* out = ctx.arena.alloc(static_cast<size_t>(m * n_embd));
   for (int64_t t = 0; t < m; ++t) {
     float* o = out + t * n_embd;
-    std::memcpy(o, slot_out + (t * n_used) * n_embd, n_embd * sizeof(float));
-    for (int k = 1; k < n_used; ++k) add(o, slot_out + (t * n_used + k) * n_embd, n_embd);
+    for (int k = 0; k < n_used; ++k) {
+      const float wt = weights[t * n_used + k];
+      const float* de = d + static_cast<int64_t>(where[t * n_used + k]) * n_embd;
+      if (k == 0) {
+        for (int64_t c = 0; c < n_embd; ++c) o[c] = de[c] * wt;
+      } else {
+        for (int64_t c = 0; c < n_embd; ++c) o[c] += de[c] * wt;
+      }
+    }
+    if (shared) add(o, ds + t * n_embd, n_embd);
   }
-  if (w.shared.gate.present()) add(out, ffn_swiglu(ctx, w.shared, x, m), m * n_embd);
   return out;
 }
 
