@@ -27,6 +27,14 @@ class ThreadPool {
 
   using TaskFn = std::function<void(int64_t task, int thread)>;
   void run(int64_t n_tasks, const TaskFn& fn);
+  // Any callable fn(int64_t task, int thread), called through a plain function pointer:
+  // no std::function is built, so a lambda with many captures costs no allocation.
+  template <typename F>
+  void run(int64_t n_tasks, const F& fn) {
+    dispatch(
+        n_tasks, [](const void* ctx, int64_t task, int thread) { (*static_cast<const F*>(ctx))(task, thread); },
+        &fn);
+  }
 
   // Splits [0, n) into contiguous chunks of at least `min_chunk` and calls
   // fn(begin, end, thread) on each; the split never affects what a chunk computes.
