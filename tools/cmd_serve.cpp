@@ -16,7 +16,7 @@
 
 #include <csignal>
 #include <fstream>
-#include <pthread.h>
+#include <thread>
 
 namespace deepcpu::tools {
 
@@ -26,7 +26,6 @@ struct ServeFlags {
   EngineFlags engine;
   int threads_batch = 0;
   int parallel = 1;
-  std::string flash_attn = "auto";
   std::string host = "127.0.0.1";
   int port = 8080;
   std::string api_key;
@@ -72,6 +71,9 @@ Result<std::string> read_api_key_file(const std::string& path) {
   return key;
 }
 
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+
 std::string file_name(const std::string& path) { return path.substr(path.rfind('/') + 1); }
 
 }  // namespace
@@ -84,13 +86,11 @@ int cmd_serve(int argc, char** argv) {
       "GET /v1/models, /health, /props, /slots, /metrics (--metrics), POST /tokenize, /detokenize, and a\n"
       "chat page at GET /. -np slots share one KV cache of -c tokens; requests beyond them wait in a queue."};
   app.name("deepcpu serve");
-  add_engine_flags(app, f.engine);
+  EngineFlagSet which;
+  which.flash_attn = true;  // -fa [on|off|auto], shared with run/logits
+  add_engine_flags(app, f.engine, which);
   app.add_option("--threads-batch", f.threads_batch, "(-tb) threads for prompt processing (accepted; -t is used)");
   app.add_option("--parallel", f.parallel, "(-np) slots: requests processed at once")->capture_default_str();
-  app.add_option("--flash-attn", f.flash_attn, "(-fa) on|off|auto; bare -fa means on (attention is always tiled)")
-      ->expected(0, 1)
-      ->default_str("on")
-      ->check(CLI::IsMember({"on", "off", "auto"}));
   app.add_option("--host", f.host, "address to listen on")->capture_default_str();
   app.add_option("--port", f.port, "port to listen on")->capture_default_str();
   app.add_option("--api-key", f.api_key, "require 'Authorization: Bearer KEY' (GET /health stays open)");
@@ -143,13 +143,11 @@ int cmd_serve(int argc, char** argv) {
   if (!options.is_ok()) return fail("serve", options.status().message());
   options->n_seq_max = f.parallel;
 
-  // SIGINT/SIGTERM are taken by sigwait() below: block them before any thread starts so
-  // every thread inherits the mask. A write to a closed socket must not kill the process.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // SIGINT/SIGTERM only set a flag (any thread may take them, including ones started
+  // before this point); the main thread polls it. A write to a closed socket must not kill
+  // the process: httplib's send() failing is how a hung-up client is noticed.
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
   std::signal(SIGPIPE, SIG_IGN);
 
   serve::ServerState state;
@@ -203,9 +201,8 @@ int cmd_serve(int argc, char** argv) {
   std::fprintf(stderr, "deepcpu serve: ready: %s, %d slot(s), -c %d shared, chat template %s\n", c.model_id.c_str(),
                f.parallel, c.n_ctx, state.chat_template ? state.chat_template->name().c_str() : "(none)");
 
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
-  std::fprintf(stderr, "deepcpu serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  while (g_stop_signal == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::fprintf(stderr, "deepcpu serve: %s, stopping\n", g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
   state.ready.store(false, std::memory_order_release);
   scheduler.reset();  // open requests get a 503 event
   server.stop();

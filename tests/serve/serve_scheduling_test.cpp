@@ -165,5 +165,30 @@ TEST(ServeSchedulingTest, FullQueueAnswers503WithRetryAfter) {
   EXPECT_EQ(metric(*s, "deepcpu_slots_busy"), 1);
 }
 
+TEST(ServeSchedulingTest, FullKvPoolEndsTheNewestWithLength) {
+  std::string error;
+  // -c 256 shared by 4 slots: four requests of 250 tokens cannot all fit at once.
+  auto s = ServerProcess::start({"-np", "4", "-c", "256", "--metrics", "--step-delay-ms", "3"}, &error);
+  ASSERT_TRUE(s) << error;
+  const json body = {{"prompt", "Once upon a time"}, {"max_tokens", 250}, {"ignore_eos", true}, {"temperature", 0}};
+  std::vector<HttpReply> replies(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) threads.emplace_back([&, i] { replies[i] = post(*s, "/v1/completions", body); });
+  for (auto& t : threads) t.join();
+  int cut_short = 0;
+  for (const HttpReply& r : replies) {
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json["choices"][0]["finish_reason"], "length");
+    cut_short += r.json["usage"]["completion_tokens"].get<int>() < 250 ? 1 : 0;
+  }
+  EXPECT_GE(cut_short, 1);
+  EXPECT_GE(metric(*s, "deepcpu_kv_cache_full_total"), 1);
+  EXPECT_NE(s->log().find("the KV cache is full"), std::string::npos);
+  // Nothing is left behind: a new request gets the whole context.
+  HttpReply after = post(*s, "/v1/completions", body);
+  ASSERT_EQ(after.status, 200);
+  EXPECT_EQ(after.json["usage"]["completion_tokens"], 250);
+}
+
 }  // namespace
 }  // namespace deepcpu::test
