@@ -156,7 +156,7 @@ Result<std::unique_ptr<Engine>> load_engine(EngineOptions options, bool show_pro
   if (bar) bar->finish();
   if (!r.is_ok()) {
     // Engine errors about the file already start with its path; others get it prefixed.
-    const std::string& msg = r.status().message();
+    const std::string msg = r.status().message();
     if (msg.rfind(options.model_path, 0) == 0) return r.status();
     return error("{}: {}", options.model_path, msg);
   }
