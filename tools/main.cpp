@@ -19,6 +19,8 @@ const Command kCommands[] = {
     {"logits", deepcpu::tools::cmd_logits, "print the top-K logits at every prompt position (JSON)"},
     {"gguf", deepcpu::tools::cmd_gguf, "print a GGUF file's metadata and tensor table"},
     {"serve", deepcpu::tools::cmd_serve, "OpenAI-compatible HTTP server (llama-server's flags)"},
+    {"bench", deepcpu::tools::cmd_bench, "pp/tg speed like llama-bench, with read bandwidth and roofline"},
+    {"batched-bench", deepcpu::tools::cmd_batched_bench, "batched prefill/decode speed like llama-batched-bench"},
 };
 
 void usage(FILE* f) {
