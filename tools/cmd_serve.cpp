@@ -4,6 +4,7 @@
 // for SIGINT/SIGTERM.
 #include "base/log.h"
 #include "chat/chat_template.h"
+#include "gguf/gguf.h"
 #include "cli_common.h"
 #include "commands.h"
 #include "serve/http/http_server.h"
@@ -180,7 +181,15 @@ int cmd_serve(int argc, char** argv) {
   auto loaded = load_engine(*options);
   if (!loaded.is_ok()) return fail("serve", loaded.status().message());
   std::unique_ptr<Engine> engine = std::move(*loaded);
-  auto tmpl = ChatTemplate::create(engine->gguf_file(), f.chat_template);
+  // A GGUF with no chat template at all (base models such as the bundled stories260K)
+  // gets ChatML, as llama-server does; a template deepcpu does not recognise stays an error.
+  std::string template_name = f.chat_template;
+  if (template_name.empty() && engine->gguf_file().find("tokenizer.chat_template") == nullptr) {
+    template_name = "chatml";
+    DEEPCPU_LOG_WARN("deepcpu serve: the model has no chat template; using chatml (as llama-server does). "
+                     "Pass --chat-template to choose another.");
+  }
+  auto tmpl = ChatTemplate::create(engine->gguf_file(), template_name);
   if (!tmpl.is_ok()) {
     if (!f.chat_template.empty()) return fail("serve", fmt::format("--chat-template {}: {}", f.chat_template, tmpl.status().message()));
     state.chat_template_error = fmt::format(
