@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <thread>
 
 namespace deepcpu {
@@ -67,9 +68,16 @@ Result<std::unique_ptr<Engine>> Engine::load(const EngineOptions& options) {
   if (!tok) return tok.status();
   e->tokenizer_ = std::move(tok.value());
   prefault(*e->file_, o.progress);
-  auto model = load_model(*e->file_);
-  if (!model) return model.status();
-  e->model_ = std::move(model.value());
+  e->pool_ = std::make_unique<ThreadPool>(o.n_threads);
+  e->packed_ = std::make_unique<PackedWeights>();
+  {
+    std::optional<WeightPacker> packer;
+    if (o.repack) packer.emplace(e->packed_.get(), e->pool_.get());
+    auto model = load_model(*e->file_);
+    if (!model) return model.status();
+    if (packer) packer->run();
+    e->model_ = std::move(model.value());
+  }
   if (e->model_->n_vocab() != e->tokenizer_->n_vocab()) {
     return error("{}: the tokenizer has {} tokens but the output layer has {} rows", o.model_path,
                  e->tokenizer_->n_vocab(), e->model_->n_vocab());
@@ -77,7 +85,6 @@ Result<std::unique_ptr<Engine>> Engine::load(const EngineOptions& options) {
   auto kv = KvCache::create(e->model_->kv_shapes(), o.cache_type_k, o.cache_type_v, o.n_ctx, o.n_seq_max);
   if (!kv) return kv.status();
   e->kv_ = std::move(kv.value());
-  e->pool_ = std::make_unique<ThreadPool>(o.n_threads);
   e->scratch_ = std::make_unique<Scratch>();
 
   ModelSummary& s = e->summary_;
@@ -90,6 +97,10 @@ Result<std::unique_ptr<Engine>> Engine::load(const EngineOptions& options) {
   s.n_ctx_train = e->model_->n_ctx_train();
   s.n_layer = e->model_->n_layer();
   if (o.progress) o.progress(1.0f);
+  if (e->packed_->n_tensors > 0) {
+    DEEPCPU_LOG_DEBUG("repacked {} weight tensors ({:.1f} MiB) into anonymous memory, transparent huge pages: {}",
+                      e->packed_->n_tensors, e->packed_->bytes / 1048576.0, thp_mode());
+  }
   DEEPCPU_LOG_DEBUG("loaded {} ({}, {} layers, {:.1f} M params), KV cache {:.1f} MiB, {} threads, kernels {}",
                     o.model_path, s.arch, s.n_layer, s.n_params / 1e6, e->kv_->size_bytes() / 1048576.0,
                     o.n_threads, kernels::isa_name(kernels::table().isa));

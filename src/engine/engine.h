@@ -26,6 +26,10 @@ struct EngineOptions {
   DType cache_type_k = DType::kF16;
   DType cache_type_v = DType::kF16;
   bool flash_attn = false;     // -fa: online-softmax attention over the cache
+  // Repack Q8_0 matmul weights at load into row-interleaved panels in huge-page memory
+  // (faster GEMV/GEMM, a second copy of those weights in RAM). false: compute straight
+  // from the mmap'd file (models larger than RAM).
+  bool repack = true;
   // Called while loading with a fraction in [0, 1].
   std::function<void(float)> progress;
 };
@@ -64,6 +68,7 @@ class Model;
 class Model;
 class KvCache;
 class ThreadPool;
+struct PackedWeights;
 
 class Engine {
  public:
@@ -96,6 +101,7 @@ class Engine {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<KvCache> kv_;
   std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<PackedWeights> packed_;  // repacked weights the model points into
   struct Scratch;
   std::unique_ptr<Scratch> scratch_;
 };

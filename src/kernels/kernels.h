@@ -38,10 +38,32 @@ using ToFloatRowFn = void (*)(const void* x, float* out, int64_t k);
 using GemmFn = void (*)(const void* w, size_t w_row_bytes, const void* a, size_t a_row_bytes, int64_t k,
                         int64_t r0, int64_t r1, int64_t m, float* c, int64_t ldc);
 
+// Packed weights (Q8_0 only for now), built once at load by pack_rows. The layout is the
+// same for every ISA (scalar/packed_q8_0.cpp documents it): rows in groups of
+// kPackRows, each group one contiguous panel of packed_bytes(kPackRows, k) bytes, so rows
+// [g * kPackRows, ...) start at dst + g * packed_bytes(kPackRows, k) and a row range
+// can be packed or read on its own. A last group with fewer rows is zero-padded.
+constexpr int kPackRows = 16;
+using PackedBytesFn = size_t (*)(int64_t n_rows, int64_t k);
+// Packs n_rows rows of k elements (src rows src_row_bytes apart) into dst.
+using PackRowsFn = void (*)(const void* src, size_t src_row_bytes, int64_t n_rows, int64_t k, void* dst);
+// The inverse (tests, debugging): n_rows rows out of a packed panel.
+using UnpackRowsFn = void (*)(const void* packed, int64_t n_rows, int64_t k, void* dst, size_t dst_row_bytes);
+// As GemmFn over packed weights: c[it * ldc + ir] = dot(W row ir, A row it) for ir in
+// [r0, r1), it < m. r0 must be a multiple of kPackRows; r1 a multiple of it or the last
+// row of the matrix (c is never written past r1). Same batch-invariance contract.
+using GemmPackedFn = void (*)(const void* wp, int64_t k, const void* a, size_t a_row_bytes, int64_t r0, int64_t r1,
+                              int64_t m, float* c, int64_t ldc);
+
 struct MatmulKernels {
   DType dot_type = DType::kF32;
   ConvertRowFn convert_row = nullptr;  // f32 activations -> dot_type
   GemmFn gemm = nullptr;               // weights of this type x activations of dot_type
+  // Packed path: all nullptr where this ISA has no packed kernel (weights stay unpacked).
+  PackedBytesFn packed_bytes = nullptr;
+  PackRowsFn pack_rows = nullptr;
+  UnpackRowsFn unpack_rows = nullptr;
+  GemmPackedFn gemm_packed = nullptr;
 };
 
 // y[i] += a * x[i]  /  y[i] *= a, for i < n. Used by attention's value accumulation;
@@ -76,6 +98,11 @@ void fill_neon(Table& t);
 void fill_sve(Table& t);
 // Vector helpers (vec_ops_*.cpp), filled after the matmul entries of the same ISA.
 void fill_vec_ops_scalar(Table& t);
+// The packed Q8_0 layout's pack/unpack/size (scalar/packed_q8_0.cpp), shared by every ISA,
+// and its reference gemm.
+void fill_packed_q8_0_scalar(MatmulKernels& q8);
+void fill_packed_q8_0_avx2(MatmulKernels& q8);    // gemm_packed only; needs the scalar entries
+void fill_packed_q8_0_avx512(MatmulKernels& q8);  // gemm_packed where VNNI is present
 void fill_vec_ops_avx2(Table& t);
 void fill_vec_ops_avx512(Table& t);
 

@@ -1,11 +1,78 @@
 #include "model/weights.h"
 
+#include "runtime/thread_pool.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <set>
 
 namespace deepcpu {
+
+namespace {
+thread_local WeightPacker* tls_packer = nullptr;
+}  // namespace
+
+WeightPacker::WeightPacker(PackedWeights* store, ThreadPool* pool, const kernels::Table& kt)
+    : store_(store), pool_(pool), q8_(kt.q8_0), prev_(tls_packer) {
+  tls_packer = this;
+}
+
+WeightPacker::~WeightPacker() { tls_packer = prev_; }
+
+WeightPacker* WeightPacker::current() { return tls_packer; }
+
+bool WeightPacker::wants(const Weight& w) const {
+  return w.type == DType::kQ8_0 && q8_.gemm_packed != nullptr && q8_.pack_rows != nullptr &&
+         q8_.packed_bytes != nullptr && w.n_rows > 0 && w.n_cols > 0;
+}
+
+Status WeightPacker::plan(Weight* w, const std::string& name) {
+  const size_t slice = q8_.packed_bytes(w->n_rows, w->n_cols);
+  const size_t total = slice * static_cast<size_t>(w->n_slices);
+  uint8_t* dst = store_->arena.alloc(total);
+  if (dst == nullptr) {
+    return error("{}: out of memory for its packed copy ({:.1f} MiB); load with repack off (plain mmap)", name,
+                 total / 1048576.0);
+  }
+  for (int64_t e = 0; e < w->n_slices; ++e) {
+    jobs_.push_back({w->data + static_cast<size_t>(e) * w->slice_bytes, w->row_bytes, w->n_rows, w->n_cols,
+                     dst + static_cast<size_t>(e) * slice});
+  }
+  w->set_packed(dst);
+  w->packed_slice_bytes = slice;
+  w->packed_group_bytes = q8_.packed_bytes(kernels::kPackRows, w->n_cols);
+  store_->n_tensors += 1;
+  store_->bytes += total;
+  return Status::ok();
+}
+
+void WeightPacker::run() {
+  // Work units of up to kUnitRows rows, so big tensors spread over the threads and small
+  // ones do not each pay a dispatch.
+  constexpr int64_t kUnitRows = 64 * kernels::kPackRows;
+  struct Unit {
+    const Job* job;
+    int64_t r0;
+  };
+  std::vector<Unit> units;
+  for (const Job& j : jobs_) {
+    for (int64_t r = 0; r < j.n_rows; r += kUnitRows) units.push_back({&j, r});
+  }
+  auto pack = [&](int64_t i) {
+    const Unit& u = units[static_cast<size_t>(i)];
+    const Job& j = *u.job;
+    const int64_t n = std::min(kUnitRows, j.n_rows - u.r0);
+    q8_.pack_rows(j.src + static_cast<size_t>(u.r0) * j.src_row_bytes, j.src_row_bytes, n, j.k,
+                  j.dst + q8_.packed_bytes(u.r0, j.k));
+  };
+  if (pool_ != nullptr) {
+    pool_->run(static_cast<int64_t>(units.size()), [&](int64_t i, int) { pack(i); });
+  } else {
+    for (size_t i = 0; i < units.size(); ++i) pack(static_cast<int64_t>(i));
+  }
+  jobs_.clear();
+}
 
 Status WeightBinder::bind(Weight* out, const std::string& name, std::vector<int64_t> ne, Need need, Use use) {
   *out = Weight();
@@ -38,6 +105,9 @@ Status WeightBinder::bind(Weight* out, const std::string& name, std::vector<int6
   out->n_slices = t->ne[2] * t->ne[3];
   out->slice_bytes = out->row_bytes * static_cast<size_t>(t->ne[1]);
   if (out->n_slices == 1) out->n_rows = t->ne[1];
+  if (use == kMatmul && packer_ != nullptr && packer_->wants(*out)) {
+    if (Status st = packer_->plan(out, name); !st) return st;
+  }
   ++n_bound_;
   bound_names_.push_back(name);
   return Status::ok();

@@ -2,10 +2,16 @@
 // in its stored dtype, used in place from the mapping. Row r starts at data + r*row_bytes.
 // WeightBinder: binds GGUF tensors by name with shape checks, the single place where an
 // architecture's tensor list meets the file (STYLE.md §2).
+// Packing: while a WeightPacker is alive on the loading thread, every Q8_0 kMatmul weight
+// the binder binds also gets a packed copy (kernels.h: row groups of kPackRows, built
+// for the GEMM/GEMV tiles) in huge-page memory owned by a PackedWeights store; matmul()
+// uses it. `data` keeps pointing at the file's bytes, so everything else still works.
 #pragma once
 
 #include "base/status.h"
 #include "gguf/gguf.h"
+#include "kernels/kernels.h"
+#include "runtime/huge_alloc.h"
 #include "tensor/dtype.h"
 
 #include <cstdint>
@@ -23,23 +29,39 @@ struct Weight {
   size_t row_bytes = 0;
   int64_t n_slices = 1;       // ne2 for 3-D tensors (experts, heads)
   size_t slice_bytes = 0;     // bytes between slices
+  // The packed copy of the same rows (kernels.h packed layout), or nullptr. It is valid
+  // only while data == packed_of: code that re-points `data` by hand (e.g. splitting a
+  // fused tensor) thereby falls back to the plain rows instead of reading wrong ones.
+  const uint8_t* packed = nullptr;
+  const uint8_t* packed_of = nullptr;
+  size_t packed_slice_bytes = 0;  // between slices of the packed copy
+  size_t packed_group_bytes = 0;  // between groups of kernels::kPackRows rows
 
   bool present() const { return data != nullptr; }
+  bool is_packed() const { return packed != nullptr && packed_of == data; }
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
   // Slice e of a 3-D tensor as a 2-D view (expert e, head h).
   Weight slice(int64_t e) const {
     Weight w = *this;
     w.data = data + static_cast<size_t>(e) * slice_bytes;
     w.n_slices = 1;
+    w.set_packed(is_packed() ? packed + static_cast<size_t>(e) * packed_slice_bytes : nullptr);
     return w;
   }
-  // Rows [r0, r0+n) as a view.
+  // Rows [r0, r0+n) as a view (packed too when r0 starts a row group).
   Weight rows(int64_t r0, int64_t n) const {
     Weight w = *this;
     w.data = row(r0);
     w.n_rows = n;
     w.n_slices = 1;
+    const bool aligned = r0 % kernels::kPackRows == 0;
+    w.set_packed(is_packed() && aligned ? packed + static_cast<size_t>(r0 / kernels::kPackRows) * packed_group_bytes
+                                        : nullptr);
     return w;
+  }
+  void set_packed(const uint8_t* p) {
+    packed = p;
+    packed_of = p != nullptr ? data : nullptr;
   }
   const float* f32() const { return reinterpret_cast<const float*>(data); }
 };
@@ -53,9 +75,56 @@ struct OwnedWeights {
   }
 };
 
+// Owns the packed copies (huge-page memory); must outlive every Weight pointing into it
+// (the Engine keeps it beside the Model).
+struct PackedWeights {
+  HugeArena arena;
+  int64_t n_tensors = 0;
+  size_t bytes = 0;
+};
+
+class ThreadPool;
+
+// Packs weights at load. Construct before the architecture's loader runs (the binder
+// picks up the packer alive on its thread), then run() packs every planned weight in
+// parallel on `pool` (nullptr: on the calling thread). Until run() returns the packed
+// copies hold garbage, so nothing may compute with the weights in between.
+class WeightPacker {
+ public:
+  WeightPacker(PackedWeights* store, ThreadPool* pool, const kernels::Table& kt = kernels::table());
+  ~WeightPacker();
+  WeightPacker(const WeightPacker&) = delete;
+  WeightPacker& operator=(const WeightPacker&) = delete;
+
+  // The packer alive on this thread, or nullptr.
+  static WeightPacker* current();
+  // Whether `w` (as just bound) will be packed: Q8_0 with packed kernels in kt.
+  bool wants(const Weight& w) const;
+  // Allocates the packed copy of every slice of `w`, sets w->packed and records the work.
+  Status plan(Weight* w, const std::string& name);
+  // Packs everything planned so far.
+  void run();
+  int64_t n_planned() const { return static_cast<int64_t>(jobs_.size()); }
+
+ private:
+  struct Job {
+    const uint8_t* src;
+    size_t src_row_bytes;
+    int64_t n_rows, k;
+    uint8_t* dst;
+  };
+  PackedWeights* store_;
+  ThreadPool* pool_;
+  const kernels::MatmulKernels& q8_;
+  std::vector<Job> jobs_;
+  WeightPacker* prev_ = nullptr;
+};
+
 class WeightBinder {
  public:
-  explicit WeightBinder(const gguf::Model& file) : file_(file) {}
+  // Packs Q8_0 matmul weights when a WeightPacker is alive on this thread.
+  explicit WeightBinder(const gguf::Model& file) : file_(file), packer_(WeightPacker::current()) {}
+  WeightBinder(const gguf::Model& file, WeightPacker* packer) : file_(file), packer_(packer) {}
 
   // Binds `name` expecting ggml shape `ne` (ne0 first; trailing 1s may be omitted).
   // kRequired: missing is an error. kOptional: missing leaves `out` empty.
@@ -70,6 +139,7 @@ class WeightBinder {
 
  private:
   const gguf::Model& file_;
+  WeightPacker* packer_ = nullptr;
   int64_t n_bound_ = 0;
   std::vector<std::string> bound_names_;
 };

@@ -102,6 +102,7 @@ void fill_scalar(Table& t) {
   t.f16 = {DType::kF16, f16_from_float, gemm<uint16_t, dot_f16>};
   t.bf16 = {DType::kBF16, bf16_from_float, gemm<uint16_t, dot_bf16>};
   t.q8_0 = {DType::kQ8_0, q8_0_from_float, gemm<BlockQ8_0, dot_q8_0>};
+  fill_packed_q8_0_scalar(t.q8_0);
   t.to_float_f16 = f16_to_float;
   t.to_float_bf16 = bf16_to_float;
   t.to_float_q8_0 = q8_0_to_float;

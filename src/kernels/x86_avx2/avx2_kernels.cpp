@@ -291,6 +291,8 @@ void fill_avx2(Table& t) {
   t.f16 = {DType::kF16, f16_from_float_avx2, gemm_tiled<FpTile<LoadF16>::Body, kFpRows, kFpTokens>};
   t.bf16 = {DType::kBF16, bf16_from_float_avx2, gemm_tiled<FpTile<LoadBF16>::Body, kFpRows, kFpTokens>};
   t.q8_0 = {DType::kQ8_0, q8_0_from_float_avx2, gemm_tiled<Q8Avx2, kQ8Rows, kQ8Tokens>};
+  fill_packed_q8_0_scalar(t.q8_0);  // the layout is shared; the gemm is ours
+  fill_packed_q8_0_avx2(t.q8_0);
   t.to_float_f16 = f16_to_float_avx2;
   t.to_float_bf16 = bf16_to_float_avx2;
   t.to_float_q8_0 = q8_0_to_float_avx2;

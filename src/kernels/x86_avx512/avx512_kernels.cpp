@@ -376,6 +376,7 @@ void fill_avx512(Table& t) {
   t.q8_0.dot_type = DType::kQ8_0;
   t.q8_0.convert_row = q8_0_from_float_avx512;
   if (f.avx512vnni) t.q8_0.gemm = gemm_tiled<Q8Vnni, kQ8Rows, kQ8Tokens, kGemvRows>;
+  fill_packed_q8_0_avx512(t.q8_0);
   t.to_float_f16 = f16_to_float_avx512;
   t.to_float_bf16 = bf16_to_float_avx512;
   t.to_float_q8_0 = q8_0_to_float_avx512;

@@ -22,6 +22,16 @@ void matmul(ForwardCtx& ctx, const Weight& w, const float* x, int64_t m, int64_t
   }
   // Enough rows per task that the task pays for itself; the split never changes results.
   const int64_t min_rows = std::max<int64_t>(4, 16384 / std::max<int64_t>(1, k * m));
+  if (w.is_packed() && mk->gemm_packed != nullptr) {
+    // Packed weights: split by whole row groups (the kernels' unit); the last task ends
+    // at n_rows.
+    constexpr int64_t G = kernels::kPackRows;
+    const int64_t n_groups = (w.n_rows + G - 1) / G;
+    ctx.pool.parallel_for(n_groups, (min_rows + G - 1) / G, [&](int64_t g0, int64_t g1, int) {
+      mk->gemm_packed(w.packed, k, a, a_row_bytes, g0 * G, std::min(w.n_rows, g1 * G), m, y, ldy);
+    });
+    return;
+  }
   ctx.pool.parallel_for(w.n_rows, min_rows, [&](int64_t r0, int64_t r1, int) {
     mk->gemm(w.data, w.row_bytes, a, a_row_bytes, k, r0, r1, m, y, ldy);
   });

@@ -1,0 +1,184 @@
+// Packed Q8_0 weights (kernels.h pack_rows / gemm_packed): the layout round-trips, every
+// table's packed gemm equals the scalar packed reference bit for bit (they share one
+// float order by construction), that reference is within rounding of the exact dot, and
+// results are bit-identical across m, row splits and whether a token runs alone or in a
+// batch; nothing is written past r1.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "base/fp16.h"
+#include "kernel_test_util.h"
+
+namespace deepcpu::kernels {
+namespace {
+
+using test::NamedTable;
+
+struct Problem {
+  int64_t k = 0, rows = 0, m = 0;
+  size_t wrb = 0, arb = 0;
+  std::vector<uint8_t> w, a, packed;
+};
+
+// style 0: random; 1: fp16 scales at the edges and full int8 range incl. -128; 2: sparse blocks.
+Problem make_problem(int64_t k, int64_t rows, int64_t m, int style, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const Table ref = test::scalar_table();
+  Problem p;
+  p.k = k;
+  p.rows = rows;
+  p.m = m;
+  p.wrb = p.arb = row_bytes(DType::kQ8_0, k);
+  p.w.resize(p.wrb * rows);
+  p.a.resize(p.arb * m);
+  std::uniform_int_distribution<int> byte(-128, 127);
+  std::uniform_int_distribution<int> coin(0, 3);
+  for (int64_t r = 0; r < rows; ++r) {
+    auto x = test::random_floats(rng, k);
+    auto* b = reinterpret_cast<BlockQ8_0*>(p.w.data() + r * p.wrb);
+    ref.q8_0.convert_row(x.data(), b, k);
+    for (int64_t ib = 0; ib < k / kQ8_0Block; ++ib) {
+      if (style == 1) {
+        for (auto& q : b[ib].qs) q = static_cast<int8_t>(byte(rng));
+        static const uint16_t kD[] = {0x7bff, 0x3c00, 0x0001, 0x0400, 0x2e66};
+        b[ib].d = kD[(ib + r) % 5];
+      } else if (style == 2 && coin(rng) != 0) {
+        std::memset(&b[ib], 0, sizeof(BlockQ8_0));
+      }
+    }
+  }
+  for (int64_t t = 0; t < m; ++t) {
+    auto x = test::random_floats(rng, k, style == 1 ? (t % 2 ? 1e3f : 1e-3f) : 1.0f);
+    ref.q8_0.convert_row(x.data(), p.a.data() + t * p.arb, k);
+  }
+  p.packed.resize(ref.q8_0.packed_bytes(rows, k));
+  ref.q8_0.pack_rows(p.w.data(), p.wrb, rows, k, p.packed.data());
+  return p;
+}
+
+// The exact dot in double and the sum of magnitudes of its block terms.
+void exact_dot(const Problem& p, int64_t r, int64_t t, double* dot, double* mag) {
+  const auto* w = reinterpret_cast<const BlockQ8_0*>(p.w.data() + r * p.wrb);
+  const auto* a = reinterpret_cast<const BlockQ8_0*>(p.a.data() + t * p.arb);
+  *dot = *mag = 0.0;
+  for (int64_t b = 0; b < p.k / kQ8_0Block; ++b) {
+    int64_t isum = 0;
+    for (int i = 0; i < kQ8_0Block; ++i) isum += int64_t(w[b].qs[i]) * a[b].qs[i];
+    const double term = double(isum) * (double(fp16_to_f32(w[b].d)) * double(fp16_to_f32(a[b].d)));
+    *dot += term;
+    *mag += std::fabs(term);
+  }
+}
+
+// c = [m x rows] via gemm_packed over the row ranges in `splits` (group boundaries).
+std::vector<float> run(const Table& t, const Problem& p, int64_t m, const uint8_t* a, const std::vector<int64_t>& cuts) {
+  std::vector<float> c(static_cast<size_t>(m * p.rows), std::numeric_limits<float>::quiet_NaN());
+  for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+    t.q8_0.gemm_packed(p.packed.data(), p.k, a, p.arb, cuts[i], cuts[i + 1], m, c.data(), p.rows);
+  }
+  return c;
+}
+
+bool same_bits(float x, float y) { return std::memcmp(&x, &y, sizeof x) == 0; }
+
+class PackedGemm : public ::testing::TestWithParam<NamedTable> {};
+
+TEST_P(PackedGemm, MatchesReferenceAndIsInvariant) {
+  const Table& t = GetParam().table;
+  if (t.q8_0.gemm_packed == nullptr) GTEST_SKIP() << "no packed q8_0 kernels in " << GetParam().name;
+  const Table ref = test::scalar_table();
+  struct Shape {
+    int64_t k, rows, m;
+  };
+  const Shape shapes[] = {{32, 1, 1},   {32, 17, 3},   {64, 16, 1},    {96, 33, 5},   {160, 47, 13},
+                          {256, 64, 33}, {1024, 19, 2}, {4096, 21, 1}, {4128, 40, 7}, {416, 100, 25}};
+  int checked = 0;
+  for (const Shape& s : shapes) {
+    for (int style = 0; style < 3; ++style) {
+      SCOPED_TRACE(::testing::Message() << "k=" << s.k << " rows=" << s.rows << " m=" << s.m << " style=" << style);
+      const Problem p = make_problem(s.k, s.rows, s.m, style, static_cast<uint32_t>(s.k * 131 + s.rows * 7 + style));
+      const std::vector<float> want = run(ref, p, s.m, p.a.data(), {0, s.rows});
+      const std::vector<float> got = run(t, p, s.m, p.a.data(), {0, s.rows});
+      // Alone: each token by itself; split: every row group its own call, in reverse.
+      std::vector<int64_t> cuts;
+      for (int64_t r = 0; r < s.rows; r += kPackRows) cuts.push_back(r);
+      cuts.push_back(s.rows);
+      for (int64_t it = 0; it < s.m; ++it) {
+        const std::vector<float> one = run(t, p, 1, p.a.data() + it * p.arb, cuts);
+        for (int64_t r = 0; r < s.rows; ++r) {
+          ASSERT_TRUE(same_bits(one[r], got[it * s.rows + r])) << "token " << it << " row " << r << " alone differs";
+        }
+      }
+      for (int64_t it = 0; it < s.m; ++it) {
+        for (int64_t r = 0; r < s.rows; ++r) {
+          const float g = got[it * s.rows + r];
+          ASSERT_TRUE(same_bits(g, want[it * s.rows + r]))
+              << "token " << it << " row " << r << ": " << g << " vs reference " << want[it * s.rows + r];
+          double dot, mag;
+          exact_dot(p, r, it, &dot, &mag);
+          const double tol = 2.0 * (s.k / kQ8_0Block + 1) * 6e-8 * mag + 1e-30;
+          ASSERT_LE(std::fabs(double(g) - dot), tol) << "token " << it << " row " << r;
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 1000);
+}
+
+TEST_P(PackedGemm, NeverWritesPastR1) {
+  const Table& t = GetParam().table;
+  if (t.q8_0.gemm_packed == nullptr) GTEST_SKIP();
+  const Problem p = make_problem(128, 37, 4, 0, 5);
+  for (int64_t r1 : {int64_t(5), int64_t(16), int64_t(20), int64_t(37)}) {
+    std::vector<float> c(static_cast<size_t>(4 * p.rows), -7.0f);
+    t.q8_0.gemm_packed(p.packed.data(), p.k, p.a.data(), p.arb, 0, r1, 4, c.data(), p.rows);
+    for (int64_t it = 0; it < 4; ++it) {
+      for (int64_t r = r1; r < p.rows; ++r) ASSERT_EQ(c[it * p.rows + r], -7.0f) << "r1 " << r1 << " row " << r;
+    }
+  }
+}
+
+TEST_P(PackedGemm, UnpackedGemmAgreesWithinRounding) {
+  // Packed and unpacked sum in different fp32 orders; both must be near the exact dot.
+  const Table& t = GetParam().table;
+  if (t.q8_0.gemm_packed == nullptr) GTEST_SKIP();
+  const Problem p = make_problem(2048, 48, 9, 0, 11);
+  std::vector<float> plain(static_cast<size_t>(p.m * p.rows));
+  t.q8_0.gemm(p.w.data(), p.wrb, p.a.data(), p.arb, p.k, 0, p.rows, p.m, plain.data(), p.rows);
+  const std::vector<float> packed = run(t, p, p.m, p.a.data(), {0, p.rows});
+  for (int64_t i = 0; i < p.m * p.rows; ++i) {
+    double dot, mag;
+    exact_dot(p, i % p.rows, i / p.rows, &dot, &mag);
+    EXPECT_NEAR(plain[i], packed[i], 4.0 * 65 * 6e-8 * mag + 1e-30) << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Tables, PackedGemm, ::testing::ValuesIn(test::runnable_tables()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(PackedLayout, RoundTripsAndPacksByGroupRanges) {
+  const Table ref = test::scalar_table();
+  for (int64_t rows : {1, 15, 16, 17, 50}) {
+    for (int64_t k : {32, 96, 4128}) {
+      const Problem p = make_problem(k, rows, 1, 1, static_cast<uint32_t>(rows + k));
+      std::vector<uint8_t> back(p.w.size(), 0xcd);
+      ref.q8_0.unpack_rows(p.packed.data(), rows, k, back.data(), p.wrb);
+      ASSERT_EQ(back, p.w) << "rows " << rows << " k " << k;
+      // Packing group ranges separately gives the same bytes as one call.
+      std::vector<uint8_t> parts(p.packed.size(), 0xee);
+      for (int64_t r = 0; r < rows; r += kPackRows) {
+        const int64_t n = std::min<int64_t>(kPackRows, rows - r);
+        ref.q8_0.pack_rows(p.w.data() + r * p.wrb, p.wrb, n, k, parts.data() + ref.q8_0.packed_bytes(r, k));
+      }
+      ASSERT_EQ(parts, p.packed) << "rows " << rows << " k " << k;
+      EXPECT_EQ(ref.q8_0.packed_bytes(rows, k) % 64, 0u);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace deepcpu::kernels
