@@ -41,19 +41,31 @@ size_t packed_bytes_q8_0(int64_t n_rows, int64_t k) {
   return static_cast<size_t>((n_rows + G - 1) / G) * group_bytes(k);
 }
 
-// Packs rows [0, n) of one group (n <= G) into the panel at dst.
+// Packs rows [0, n) of one group (n <= G) into the panel at dst, writing it front to
+// back (16 rows read as 16 streams; every destination byte written once).
 void pack_group(const uint8_t* src, size_t srb, int n, int64_t k, uint8_t* dst) {
   const int64_t nb = k / kQ8_0Block;
-  const int64_t np = (nb + 1) / 2;
-  std::memset(dst, 0, static_cast<size_t>(np) * kPairBytes);
-  for (int l = 0; l < n; ++l) {
-    const auto* row = reinterpret_cast<const BlockQ8_0*>(src + l * srb);
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* pair = dst + (b / 2) * kPairBytes;
-      const int i = static_cast<int>(b % 2);
-      std::memcpy(pair + (i * G + l) * 2, &row[b].d, 2);
+  const BlockQ8_0* rows[G];
+  for (int l = 0; l < G; ++l) rows[l] = reinterpret_cast<const BlockQ8_0*>(src + std::min(l, n - 1) * srb);
+  for (int64_t p = 0; p < (nb + 1) / 2; ++p) {
+    uint8_t* pair = dst + p * kPairBytes;
+    for (int i = 0; i < 2; ++i) {
+      const int64_t b = 2 * p + i;
+      auto* d = reinterpret_cast<uint16_t*>(pair + i * 2 * G);
       uint8_t* q = pair + 64 + i * (8 * G * 4);
-      for (int j = 0; j < 8; ++j) std::memcpy(q + (j * G + l) * 4, row[b].qs + 4 * j, 4);
+      if (b >= nb) {
+        std::memset(d, 0, 2 * G);
+        std::memset(q, 0, 8 * G * 4);
+        continue;
+      }
+      for (int l = 0; l < G; ++l) d[l] = l < n ? rows[l][b].d : 0;
+      for (int j = 0; j < 8; ++j) {
+        for (int l = 0; l < G; ++l) {
+          uint32_t v = 0;
+          if (l < n) std::memcpy(&v, rows[l][b].qs + 4 * j, 4);
+          std::memcpy(q + (j * G + l) * 4, &v, 4);
+        }
+      }
     }
   }
 }
