@@ -15,6 +15,7 @@ struct JobPlan {
   size_t a_row_bytes;
   int64_t rows_per_task;
   int64_t first_task;
+  bool packed;  // use the weight's packed copy (kernels.h packed layout)
 };
 
 }  // namespace
@@ -41,8 +42,10 @@ void matmul_grouped(ForwardCtx& ctx, const MatmulJob* jobs, int n_jobs) {
     p.a = conv;
     const double row_work = static_cast<double>(k) * std::max<int64_t>(1, job.m);
     p.rows_per_task = std::clamp<int64_t>(static_cast<int64_t>(task_work / row_work), 4, std::max<int64_t>(4, w.n_rows));
-    // Keep row blocks aligned to 16 so tiled kernels see whole tiles.
-    p.rows_per_task = std::min<int64_t>(w.n_rows, (p.rows_per_task + 15) / 16 * 16);
+    // Row blocks are whole row groups (kPackRows): packed kernels need it, tiled ones like it.
+    constexpr int64_t G = kernels::kPackRows;
+    p.rows_per_task = std::min<int64_t>(w.n_rows, (p.rows_per_task + G - 1) / G * G);
+    p.packed = w.is_packed() && mk->gemm_packed != nullptr;
     p.first_task = n_tasks;
     n_tasks += job.m == 0 ? 0 : (w.n_rows + p.rows_per_task - 1) / p.rows_per_task;
   }
@@ -56,7 +59,11 @@ void matmul_grouped(ForwardCtx& ctx, const MatmulJob* jobs, int n_jobs) {
     const MatmulJob& job = jobs[j];
     const int64_t r0 = (task - p.first_task) * p.rows_per_task;
     const int64_t r1 = std::min(job.w->n_rows, r0 + p.rows_per_task);
-    p.mk->gemm(job.w->data, job.w->row_bytes, p.a, p.a_row_bytes, job.w->n_cols, r0, r1, job.m, job.y, job.ldy);
+    if (p.packed) {
+      p.mk->gemm_packed(job.w->packed, job.w->n_cols, p.a, p.a_row_bytes, r0, r1, job.m, job.y, job.ldy);
+    } else {
+      p.mk->gemm(job.w->data, job.w->row_bytes, p.a, p.a_row_bytes, job.w->n_cols, r0, r1, job.m, job.y, job.ldy);
+    }
   });
 }
 
