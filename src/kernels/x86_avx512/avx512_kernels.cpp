@@ -20,62 +20,15 @@
 
 #include "base/fp16.h"
 #include "kernels/kernels.h"
+#include "kernels/tile_driver.h"
 
 namespace deepcpu::kernels {
 
 namespace {
 
-// ---------------------------------------------------------------------------------------
-// The tile driver shared by every gemm here.
-//
-// A tile body computes an NR x NT block of outputs over the whole k: NR weight rows
-// (w, stride wrb) against NT activation rows (a, stride arb), writing c[t * ldc + r].
-// The driver walks tokens in blocks that stay in L2 while weight panels of NR rows stream
-// past them, and hands the ragged edges to smaller instantiations of the same body.
-using TileFn = void (*)(const uint8_t* w, size_t wrb, const uint8_t* a, size_t arb, int64_t k, float* c,
-                        int64_t ldc);
-
-template <template <int, int> class Tile, int NR, int NT>
-constexpr std::array<std::array<TileFn, NT>, NR> make_tiles() {
-  std::array<std::array<TileFn, NT>, NR> t{};
-  [&]<int... I>(std::integer_sequence<int, I...>) {
-    ((t[I / NT][I % NT] = &Tile<I / NT + 1, I % NT + 1>::run), ...);
-  }(std::make_integer_sequence<int, NR * NT>{});
-  return t;
-}
-
-// Activation rows kept hot in L2 per pass over the weights (half of a 1-2 MiB L2).
+// The tile driver (gemm_tiled, make_tiles) is kernels/tile_driver.h; decode uses taller
+// GEMV tiles and tokens go in 512 KiB blocks here.
 constexpr size_t kTokenBlockBytes = 512 * 1024;
-
-// A single token (GEMV, decode) has nothing to share across tokens, so it takes taller
-// tiles of kGemvRows rows: more independent streams in flight. Same per-element math.
-template <template <int, int> class Tile, int NR, int NT, int kGemvRows = NR>
-void gemm_tiled(const void* w, size_t wrb, const void* a, size_t arb, int64_t k, int64_t r0, int64_t r1, int64_t m,
-                float* c, int64_t ldc) {
-  static constexpr auto kTiles = make_tiles<Tile, NR, NT>();
-  const auto* wb = static_cast<const uint8_t*>(w);
-  const auto* ab = static_cast<const uint8_t*>(a);
-  if (m == 1 && kGemvRows != NR) {
-    static constexpr auto kGemv = make_tiles<Tile, kGemvRows, 1>();
-    for (int64_t ir = r0; ir < r1; ir += kGemvRows) {
-      const int nr = static_cast<int>(std::min<int64_t>(kGemvRows, r1 - ir));
-      kGemv[nr - 1][0](wb + ir * wrb, wrb, ab, arb, k, c + ir, ldc);
-    }
-    return;
-  }
-  int64_t token_block = static_cast<int64_t>(kTokenBlockBytes / std::max<size_t>(arb, 1));
-  token_block = std::max<int64_t>(NT, token_block / NT * NT);
-  for (int64_t t0 = 0; t0 < m; t0 += token_block) {
-    const int64_t t1 = std::min(m, t0 + token_block);
-    for (int64_t ir = r0; ir < r1; ir += NR) {
-      const int nr = static_cast<int>(std::min<int64_t>(NR, r1 - ir));
-      for (int64_t it = t0; it < t1; it += NT) {
-        const int nt = static_cast<int>(std::min<int64_t>(NT, t1 - it));
-        kTiles[nr - 1][nt - 1](wb + ir * wrb, wrb, ab + it * arb, arb, k, c + it * ldc + ir, ldc);
-      }
-    }
-  }
-}
 
 // ---------------------------------------------------------------------------------------
 // Q8_0 x Q8_0 with VNNI.
@@ -369,13 +322,13 @@ constexpr int kGemvRows = 6;
 void fill_avx512(Table& t) {
   t.isa = Isa::kAvx512;
   const CpuFeatures& f = cpu_features();
-  t.f32 = {DType::kF32, f32_copy_avx512, gemm_tiled<FpTile<LoadF32>::Body, kFpRows, kFpTokens>};
-  t.f16 = {DType::kF16, f16_from_float_avx512, gemm_tiled<FpTile<LoadF16>::Body, kFpRows, kFpTokens>};
+  t.f32 = {DType::kF32, f32_copy_avx512, gemm_tiled<FpTile<LoadF32>::Body, kFpRows, kFpTokens, kFpRows, kTokenBlockBytes>};
+  t.f16 = {DType::kF16, f16_from_float_avx512, gemm_tiled<FpTile<LoadF16>::Body, kFpRows, kFpTokens, kFpRows, kTokenBlockBytes>};
   t.bf16 = {DType::kBF16, bf16_from_float_avx512,
-            f.avx512bf16 ? gemm_tiled<Bf16Dp, kFpRows, kFpTokens> : gemm_tiled<FpTile<LoadBF16>::Body, kFpRows, kFpTokens>};
+            f.avx512bf16 ? gemm_tiled<Bf16Dp, kFpRows, kFpTokens, kFpRows, kTokenBlockBytes> : gemm_tiled<FpTile<LoadBF16>::Body, kFpRows, kFpTokens, kFpRows, kTokenBlockBytes>};
   t.q8_0.dot_type = DType::kQ8_0;
   t.q8_0.convert_row = q8_0_from_float_avx512;
-  if (f.avx512vnni) t.q8_0.gemm = gemm_tiled<Q8Vnni, kQ8Rows, kQ8Tokens, kGemvRows>;
+  if (f.avx512vnni) t.q8_0.gemm = gemm_tiled<Q8Vnni, kQ8Rows, kQ8Tokens, kGemvRows, kTokenBlockBytes>;
   fill_packed_q8_0_avx512(t.q8_0);
   t.to_float_f16 = f16_to_float_avx512;
   t.to_float_bf16 = bf16_to_float_avx512;
