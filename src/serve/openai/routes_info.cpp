@@ -78,6 +78,13 @@ std::string metrics_text(const ServerState& state) {
   metric("slots_busy_max", "gauge", "The most slots busy at once since start.", m.slots_busy_max);
   metric("queue_depth", "gauge", "Requests waiting for a slot.", static_cast<double>(m.queue_depth));
   metric("queue_capacity", "gauge", "Requests that may wait before 503.", static_cast<double>(m.queue_capacity));
+  // llama-server's names for the same gauges, so dashboards and load tools written for it
+  // (e.g. ../shared/tools/chat_load.py) read deepcpu unchanged.
+  auto llama_metric = [&](const char* name, const char* help, double value) {
+    out += fmt::format("# HELP llamacpp:{0} {1}\n# TYPE llamacpp:{0} gauge\nllamacpp:{0} {2}\n", name, help, value);
+  };
+  llama_metric("requests_processing", "Requests being processed (busy slots).", m.slots_busy);
+  llama_metric("requests_deferred", "Requests waiting for a slot.", static_cast<double>(m.queue_depth));
   return out;
 }
 
