@@ -30,6 +30,7 @@ struct EngineFlags {
   std::string cache_type_k = "f16";  // -ctk, --cache-type-k
   std::string cache_type_v = "f16";  // -ctv, --cache-type-v
   std::string flash_attn = "auto";   // -fa, --flash-attn: on|off|auto (auto = on, as llama.cpp on CPU)
+  bool no_repack = false;            // --no-repack: compute from the mapped file (models larger than RAM)
 };
 struct EngineFlagSet {
   bool threads = true, ctx = true, batch = true, cache_types = true;
