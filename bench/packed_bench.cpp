@@ -1,12 +1,14 @@
 // Packed vs unpacked Q8_0 gemm of the best table, measured in one run, alternating the
-// two so machine noise hits both alike: GEMV (m = 1, weights rotating through
+// two so machine noise hits both alike: GEMV (m = 1, and m = 2, 4 with --m; weights rotating through
 // --gemv_mib MiB of copies so they stream from DRAM) as GB/s of weights, GEMM as GOPS,
 // for 4096x4096 and DeepSeek-R1's expert shapes (gate/up: 2048 rows x k 7168, down:
 // 7168 rows x k 2048). Times are medians over --reps runs of CPU time of the process
 // (threads busy-spinning in the pool count too, so with --threads=2 wall time is also
 // shown). Plain executable (no Google Benchmark needed):
 //
-//   build-pack/bench/packed_bench [--threads=1] [--reps=7] [--gemv_mib=512]
+//   build-pack/bench/packed_bench [--threads=1] [--reps=7] [--gemv_mib=512] [--m=1]
+//
+// --m=N runs only m = N (1, 2, 4, 16, 64 or 512; 2 and 4 only when asked for).
 #include <time.h>
 
 #include <algorithm>
@@ -46,11 +48,12 @@ struct Shape {
 
 int main(int argc, char** argv) {
   int threads = 1, reps = 7;
-  int64_t gemv_mib = 512;
+  int64_t gemv_mib = 512, only_m = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strncmp(argv[i], "--threads=", 10)) threads = std::max(1, std::atoi(argv[i] + 10));
     if (!std::strncmp(argv[i], "--reps=", 7)) reps = std::max(1, std::atoi(argv[i] + 7));
     if (!std::strncmp(argv[i], "--gemv_mib=", 11)) gemv_mib = std::max(1, std::atoi(argv[i] + 11));
+    if (!std::strncmp(argv[i], "--m=", 4)) only_m = std::atoi(argv[i] + 4);
   }
   const k::Table& t = k::table();
   const k::MatmulKernels& q8 = t.q8_0;
@@ -75,8 +78,9 @@ int main(int argc, char** argv) {
       for (auto& v : x) v = dist(rng);
       q8.convert_row(x.data(), one.data() + r * rb, s.k);
     }
-    for (int64_t m : {1, 16, 64, 512}) {
-      const int64_t copies = m == 1 ? std::max<int64_t>(1, (gemv_mib << 20) / static_cast<int64_t>(plain_bytes)) : 1;
+    for (int64_t m : {1, 2, 4, 16, 64, 512}) {
+      if (only_m > 0 ? m != only_m : (m == 2 || m == 4)) continue;
+      const int64_t copies = m <= 4 ? std::max<int64_t>(1, (gemv_mib << 20) / static_cast<int64_t>(plain_bytes)) : 1;
       deepcpu::HugeBuffer plain(plain_bytes * copies), packed(packed_bytes * copies);
       for (int64_t c = 0; c < copies; ++c) {
         std::memcpy(plain.data() + c * plain_bytes, one.data(), plain_bytes);
@@ -90,7 +94,7 @@ int main(int argc, char** argv) {
       std::vector<float> c(static_cast<size_t>(m * s.rows));
       // Calls per timed run: enough for ~20 ms.
       const double work = double(s.rows) * s.k * m;
-      const int calls = static_cast<int>(std::clamp(4e9 / std::max(work, 1.0) / (m == 1 ? 20 : 1), 1.0, 2000.0));
+      const int calls = static_cast<int>(std::clamp(4e9 / std::max(work, 1.0) / (m <= 4 ? 20 : 1), 1.0, 2000.0));
       std::vector<double> cpu[2], wall[2];
       int64_t copy = 0;
       for (int rep = 0; rep < reps + 1; ++rep) {
@@ -122,13 +126,13 @@ int main(int argc, char** argv) {
       // GEMV: GB/s of weights per core-second x threads (= per wall second when busy);
       // GEMM: GOPS likewise.
       auto rate = [&](double sec, bool packed_run) {
-        if (m == 1) return (packed_run ? double(packed_bytes) : double(plain_bytes)) / sec * 1e-9;
+        if (m <= 4) return (packed_run ? double(packed_bytes) : double(plain_bytes)) / sec * 1e-9;
         return 2.0 * work / sec * 1e-9;
       };
       const double pc = median(cpu[0]), kc = median(cpu[1]), pw = median(wall[0]), kw = median(wall[1]);
       std::printf("%-22s %4lld %9.2f %s %9.2f %s [%7.2f] [%7.2f] %6.2fx\n", s.name, static_cast<long long>(m),
-                  rate(pc / threads, false), m == 1 ? "GB/s" : "GOPS", rate(kc / threads, true),
-                  m == 1 ? "GB/s" : "GOPS", rate(pw, false), rate(kw, true), pc / kc);
+                  rate(pc / threads, false), m <= 4 ? "GB/s" : "GOPS", rate(kc / threads, true),
+                  m <= 4 ? "GB/s" : "GOPS", rate(pw, false), rate(kw, true), pc / kc);
       std::fflush(stdout);
     }
   }
