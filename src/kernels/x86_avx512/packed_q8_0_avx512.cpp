@@ -12,7 +12,7 @@
 //
 // GEMV (m <= 4) streams the panels once at memory speed, a pair of blocks at a time: per
 // block 8 loads, 8 dpbusd for the offset correction + 8 per token, one fma per token;
-// software prefetch 1 KiB ahead into L1 and 4 KiB ahead into L2. GEMM tiles are 16 rows x kTileTokens tokens: each weight
+// software prefetch 1 KiB ahead into L1 and 3 KiB ahead into L2. GEMM tiles are 16 rows x kTileTokens tokens: each weight
 // zmm is loaded once per tile and used kTileTokens times, activations come from L1/L2.
 #if defined(__x86_64__)
 #if defined(__GNUC__) && !defined(__clang__)
@@ -83,12 +83,12 @@ void prepare(const uint8_t* a, size_t arb, int64_t n, int64_t nb, uint8_t* au, f
 // Small-m GEMV over one group (NT <= 4 tokens, activations k bytes apart in au), a pair
 // of blocks at a time: one 64-byte scale line per pair serves both blocks, every weight
 // line is loaded once and used for NT tokens plus the offset correction. Software
-// prefetch: the line 1 KiB ahead into L1 and 4 KiB ahead into L2 (packed_bench, 2
-// threads, wall: m = 1 ~30 -> ~33 GB/s over 4 KiB-ahead T0 per block; farther (8-16 KiB)
-// is slower and NTA far slower). m = 2..4 this way instead of the GEMM tiles (which
+// prefetch: the line 1 KiB ahead into L1 and 3 KiB ahead into L2 (packed_bench, 2
+// threads, wall: m = 1 ~30 -> ~34 GB/s over 4 KiB-ahead T0 per block; L2 at 2.5-4 KiB or
+// L1 at 0.5-2 KiB within noise, L2 at 6-16 KiB slower, NTA far slower). m = 2..4 this way instead of the GEMM tiles (which
 // read each group twice: corrections, then tiles): ~21 -> ~32 GB/s.
 // Per output the float ops are the reference's, block by block in order.
-constexpr int kPfL1 = 1024, kPfL2 = 4096;
+constexpr int kPfL1 = 1024, kPfL2 = 3072;
 
 template <int NT>
 inline void block_isums(const uint8_t* qb, const uint8_t* ab, int64_t k, __m512i k80, __m512i* out) {
