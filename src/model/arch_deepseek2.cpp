@@ -97,6 +97,7 @@ class DeepSeek2Model final : public Model {
     auto* jobs = static_cast<MatmulJob*>(ctx.arena.alloc_bytes(sizeof(MatmulJob) * H));
 
     for (int il = 0; il < hp.n_layer; ++il) {
+      const Arena::Mark layer_scratch = ctx.arena.mark();  // freed at the end of the layer
       const Ds2Layer& L = layers[il];
       std::memcpy(h, x, n * E * sizeof(float));
       rms_norm(h, n, E, E, L.attn_norm, hp.rms_eps);
@@ -145,6 +146,7 @@ class DeepSeek2Model final : public Model {
       rms_norm(h, n, E, E, L.ffn_norm, hp.rms_eps);
       const float* f = il < hp.n_layer_dense ? ffn_swiglu(ctx, L.ffn, h, n) : moe(ctx, L.moe, hp.moe, h, n, E);
       add(x, f, n * E);
+      ctx.arena.rollback(layer_scratch);
     }
     output_head(ctx, ub, x, E, output_norm, hp.rms_eps, output, logits);
   }

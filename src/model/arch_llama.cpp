@@ -63,6 +63,7 @@ class LlamaModel final : public Model {
     float* attn_out = ctx.arena.alloc(n * hp.n_head * hp.head_dim_v);
 
     for (int il = 0; il < hp.n_layer; ++il) {
+      const Arena::Mark layer_scratch = ctx.arena.mark();  // freed at the end of the layer
       const LlamaLayer& L = layers[il];
       std::memcpy(h, x, n * E * sizeof(float));
       rms_norm(h, n, E, E, L.attn_norm, hp.rms_eps);
@@ -90,6 +91,7 @@ class LlamaModel final : public Model {
       std::memcpy(h, x, n * E * sizeof(float));
       rms_norm(h, n, E, E, L.ffn_norm, hp.rms_eps);
       add(x, ffn_swiglu(ctx, L.ffn, h, n), n * E);
+      ctx.arena.rollback(layer_scratch);
     }
     output_head(ctx, ub, x, E, output_norm, hp.rms_eps, output, logits);
   }

@@ -26,6 +26,7 @@ void* Arena::alloc_bytes(size_t bytes) {
   c.mem.reset(new uint8_t[c.size + kAlign]);
   const auto base = reinterpret_cast<uintptr_t>(c.mem.get());
   const size_t pad = (kAlign - base % kAlign) % kAlign;
+  c.base = pad;
   c.used = pad + bytes;
   c.size += pad;
   void* p = c.mem.get() + pad;
@@ -35,11 +36,20 @@ void* Arena::alloc_bytes(size_t bytes) {
 }
 
 void Arena::reset() {
-  for (Chunk& c : chunks_) {
-    const auto base = reinterpret_cast<uintptr_t>(c.mem.get());
-    c.used = (kAlign - base % kAlign) % kAlign;
-  }
+  for (Chunk& c : chunks_) c.used = c.base;
   current_ = 0;
+}
+
+Arena::Mark Arena::mark() const {
+  if (chunks_.empty()) return Mark{0, 0};
+  return Mark{current_, chunks_[current_].used};
+}
+
+void Arena::rollback(const Mark& m) {
+  if (chunks_.empty()) return;
+  for (size_t i = m.chunk + 1; i < chunks_.size(); ++i) chunks_[i].used = chunks_[i].base;
+  current_ = m.chunk;
+  chunks_[m.chunk].used = std::max(m.used, chunks_[m.chunk].base);
 }
 
 size_t Arena::capacity_bytes() const {

@@ -1,6 +1,9 @@
 // Scratch memory for one forward pass: a bump allocator over chunks that are kept
 // between passes. After the largest ubatch has run once, a pass allocates nothing.
-// Pointers stay valid until reset(); chunks never move.
+// Pointers stay valid until reset() (or a rollback() past them); chunks never move.
+// A forward takes a mark() before each layer and rolls back to it after, so the arena
+// holds one layer's temporaries, not all layers' (for R1 at -ub 512 that is the
+// difference between ~0.4 GB and ~25 GB of scratch).
 #pragma once
 
 #include <cstddef>
@@ -18,11 +21,20 @@ class Arena {
   void reset();
   size_t capacity_bytes() const;
 
+  struct Mark {
+    size_t chunk = 0;
+    size_t used = 0;
+  };
+  Mark mark() const;
+  // Frees everything allocated since `m` (for reuse); earlier allocations stay valid.
+  void rollback(const Mark& m);
+
  private:
   struct Chunk {
     std::unique_ptr<uint8_t[]> mem;
     size_t size = 0;
     size_t used = 0;
+    size_t base = 0;  // padding that aligns the first allocation
   };
   std::vector<Chunk> chunks_;
   size_t current_ = 0;
