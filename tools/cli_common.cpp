@@ -90,6 +90,17 @@ Result<DType> parse_cache_type(std::string_view value, std::string_view flag) {
   return *t;
 }
 
+void add_sampling_flags(CLI::App& app, SamplingParams& s, const std::string& scope) {
+  app.add_option("--temp", s.temperature, scope + "temperature; 0: greedy")->capture_default_str();
+  app.add_option("--top-k", s.top_k, scope + "top-k (0: off)")->capture_default_str();
+  app.add_option("--top-p", s.top_p, scope + "top-p (1: off)")->capture_default_str();
+  app.add_option("--min-p", s.min_p, scope + "min-p (0: off)")->capture_default_str();
+  app.add_option("--repeat-penalty", s.repeat_penalty, scope + "repeat penalty (1: off)")->capture_default_str();
+  app.add_option("--repeat-last-n", s.repeat_last_n, "tokens the repeat penalty looks back over (-1: all)")
+      ->capture_default_str();
+  app.add_option("-s,--seed", s.seed, scope + "RNG seed (default: random)");
+}
+
 Result<bool> parse_flash_attn(std::string_view v) {
   if (v == "on" || v == "1" || v == "auto" || v == "-1" || v == "enabled" || v.empty()) return true;
   if (v == "off" || v == "0" || v == "disabled") return false;

@@ -5,6 +5,7 @@
 
 #include "base/status.h"
 #include "engine/engine.h"
+#include "sampling/sampler.h"
 
 #include <CLI/CLI.hpp>
 
@@ -52,6 +53,10 @@ Result<DType> parse_cache_type(std::string_view value, std::string_view flag);
 
 // llama.cpp's -fa values: on/off/auto and 1/0/-1 (a bare -fa means on). auto -> on.
 Result<bool> parse_flash_attn(std::string_view value);
+
+// The sampling flags (--temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n,
+// -s/--seed) with llama.cpp's spelling; `scope` prefixes their help ("" or "default ").
+void add_sampling_flags(CLI::App& app, SamplingParams& s, const std::string& scope);
 
 // Checks the flags (model file present, positive sizes, cache types) into EngineOptions.
 Result<EngineOptions> engine_options(const EngineFlags& flags);

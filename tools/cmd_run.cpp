@@ -53,14 +53,7 @@ int cmd_run(int argc, char** argv) {
   app.add_option("-f,--file", f.prompt_file, "read the prompt from a file");
   app.add_option("-n,--n-predict", f.n_predict, "tokens to generate (-1: until EOG or the context is full)")
       ->capture_default_str();
-  app.add_option("--temp", f.sampling.temperature, "temperature; 0: greedy")->capture_default_str();
-  app.add_option("--top-k", f.sampling.top_k, "top-k (0: off)")->capture_default_str();
-  app.add_option("--top-p", f.sampling.top_p, "top-p (1: off)")->capture_default_str();
-  app.add_option("--min-p", f.sampling.min_p, "min-p (0: off)")->capture_default_str();
-  app.add_option("--repeat-penalty", f.sampling.repeat_penalty, "repeat penalty (1: off)")->capture_default_str();
-  app.add_option("--repeat-last-n", f.sampling.repeat_last_n, "tokens the penalty looks back over (-1: all)")
-      ->capture_default_str();
-  app.add_option("-s,--seed", f.sampling.seed, "RNG seed (default: random)");
+  add_sampling_flags(app, f.sampling, "");
   app.add_flag("--ignore-eos", f.ignore_eos, "keep generating after an end-of-generation token");
   app.add_flag("--no-parse-special", f.no_parse_special, "treat special-token text in the prompt as plain text");
   app.add_flag("--json", f.json, "print one JSON object instead of streaming text");

@@ -98,14 +98,7 @@ int cmd_serve(int argc, char** argv) {
   app.add_option("--api-key-file", f.api_key_file, "read the API key from the first line of a file");
   app.add_option("-n,--n-predict", f.n_predict, "default max tokens per request (-1: until EOG or context full)")
       ->capture_default_str();
-  app.add_option("--temp", f.sampling.temperature, "default temperature")->capture_default_str();
-  app.add_option("--top-k", f.sampling.top_k, "default top-k (0: off)")->capture_default_str();
-  app.add_option("--top-p", f.sampling.top_p, "default top-p (1: off)")->capture_default_str();
-  app.add_option("--min-p", f.sampling.min_p, "default min-p (0: off)")->capture_default_str();
-  app.add_option("--repeat-penalty", f.sampling.repeat_penalty, "default repeat penalty (1: off)")->capture_default_str();
-  app.add_option("--repeat-last-n", f.sampling.repeat_last_n, "tokens the repeat penalty looks back over")
-      ->capture_default_str();
-  app.add_option("-s,--seed", f.sampling.seed, "default RNG seed (default: random per request)");
+  add_sampling_flags(app, f.sampling, "default ");
   app.add_option("--reasoning-format", f.reasoning_format,
                  "deepseek: R1 thinking goes to reasoning_content; none: raw text in content")
       ->check(CLI::IsMember({"deepseek", "none"}))
