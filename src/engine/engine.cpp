@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <optional>
 #include <thread>
 
@@ -30,27 +31,38 @@ Engine::~Engine() = default;
 
 namespace {
 
-// Reads every page of the mapping once so that the first forward does not stall on page
-// faults, reporting progress as it goes (this is where a cold load spends its time).
-// The file is cut into 64 MiB chunks that the pool's threads take in order; each chunk is
-// first announced with MADV_WILLNEED so the kernel reads it with large requests while the
-// thread touches its pages. Progress is reported by the calling thread only.
-void prefault(const gguf::Model& file, ThreadPool& pool, const std::function<void(float)>& progress) {
+// Reads every page of the mapping outside `skip` once, so that the first forward does
+// not stall on page faults (the packed weights in `skip` are read by the packer instead).
+// The rest is cut into chunks of up to 64 MiB that the pool's threads take in order; each
+// chunk is first announced with MADV_WILLNEED so the kernel reads it with large requests
+// while the thread touches its pages. Progress (fraction of these bytes) is reported by
+// the calling thread only. Returns the bytes it read.
+size_t prefault(const gguf::Model& file, ThreadPool& pool, std::vector<WeightPacker::Range> skip,
+                const std::function<void(float)>& progress) {
   constexpr size_t kChunk = size_t(64) << 20;
   constexpr size_t kPage = 4096;
   struct Chunk {
     const uint8_t* p;
     size_t n;
   };
+  std::sort(skip.begin(), skip.end(), [](const auto& a, const auto& b) { return a.p < b.p; });
   std::vector<Chunk> chunks;
   size_t total = 0;
+  auto add = [&](const uint8_t* a, const uint8_t* b) {
+    for (; a < b; a += kChunk) chunks.push_back({a, std::min(kChunk, static_cast<size_t>(b - a))});
+  };
   for (const auto& f : file.files()) {
     if (f->map == nullptr) continue;
-    for (size_t off = 0; off < f->map->size(); off += kChunk) {
-      chunks.push_back({f->map->data() + off, std::min(kChunk, f->map->size() - off)});
+    const uint8_t* cursor = f->map->data();
+    const uint8_t* const end = cursor + f->map->size();
+    for (const WeightPacker::Range& r : skip) {
+      if (r.p + r.n <= cursor || r.p >= end) continue;
+      add(cursor, r.p);
+      cursor = std::max(cursor, r.p + r.n);
     }
-    total += f->map->size();
+    add(cursor, end);
   }
+  for (const Chunk& c : chunks) total += c.n;
   std::atomic<size_t> done{0};
   pool.run(static_cast<int64_t>(chunks.size()), [&](int64_t i, int thread) {
     const Chunk& c = chunks[i];
@@ -60,10 +72,9 @@ void prefault(const gguf::Model& file, ThreadPool& pool, const std::function<voi
     for (size_t off = 0; off < c.n; off += kPage) sink ^= *static_cast<const volatile uint8_t*>(c.p + off);
     asm volatile("" : : "r"(sink));
     const size_t d = done.fetch_add(c.n) + c.n;
-    if (progress && thread == 0) {
-      progress(0.05f + 0.6f * static_cast<float>(d) / static_cast<float>(std::max<size_t>(1, total)));
-    }
+    if (progress && thread == 0) progress(static_cast<float>(d) / static_cast<float>(std::max<size_t>(1, total)));
   });
+  return total;
 }
 
 }  // namespace
@@ -84,14 +95,31 @@ Result<std::unique_ptr<Engine>> Engine::load(const EngineOptions& options) {
   if (!tok) return tok.status();
   e->tokenizer_ = std::move(tok.value());
   e->pool_ = std::make_unique<ThreadPool>(o.n_threads);
-  prefault(*e->file_, *e->pool_, o.progress);
   e->packed_ = std::make_unique<PackedWeights>();
   {
+    // Loading waits on the disk about as long as it computes (packing, and first touches
+    // of fresh memory): twice the threads keep both the disk and the cores busy.
+    ThreadPool loader(2 * o.n_threads);
     std::optional<WeightPacker> packer;
-    if (o.repack) packer.emplace(e->packed_.get(), e->pool_.get());
+    if (o.repack) packer.emplace(e->packed_.get(), &loader);
     auto model = load_model(*e->file_);
     if (!model) return model.status();
-    if (packer) packer->run();
+    std::vector<WeightPacker::Range> packed_sources;
+    if (packer) packed_sources = packer->source_ranges();
+    size_t packed_bytes = 0;
+    for (const auto& r : packed_sources) packed_bytes += r.n;
+    const size_t file_bytes = std::max<size_t>(1, e->file_->total_tensor_bytes());
+    // Progress: 5% for parsing, then the bytes read (prefault, then packing) up to 100%.
+    const float pack_share = std::min(1.0f, static_cast<float>(packed_bytes) / static_cast<float>(file_bytes));
+    std::function<void(float)> on_prefault, on_pack;
+    if (o.progress) {
+      on_prefault = [&](float f) { o.progress(0.05f + 0.95f * (1.0f - pack_share) * f); };
+      on_pack = [&](float f) { o.progress(0.05f + 0.95f * ((1.0f - pack_share) + pack_share * f)); };
+    }
+    prefault(*e->file_, loader, packed_sources, on_prefault);
+    if (packer) {
+      if (Status st = packer->run(e->file_.get(), on_pack); !st) return st;
+    }
     e->model_ = std::move(model.value());
   }
   if (e->model_->n_vocab() != e->tokenizer_->n_vocab()) {

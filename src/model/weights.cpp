@@ -1,10 +1,13 @@
 #include "model/weights.h"
 
+#include "runtime/file_reader.h"
 #include "runtime/thread_pool.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <set>
 
 namespace deepcpu {
@@ -47,31 +50,89 @@ Status WeightPacker::plan(Weight* w, const std::string& name) {
   return Status::ok();
 }
 
-void WeightPacker::run() {
-  // Work units of up to kUnitRows rows, so big tensors spread over the threads and small
-  // ones do not each pay a dispatch.
-  constexpr int64_t kUnitRows = 64 * kernels::kPackRows;
+std::vector<WeightPacker::Range> WeightPacker::source_ranges() const {
+  std::vector<Range> r;
+  r.reserve(jobs_.size());
+  for (const Job& j : jobs_) r.push_back({j.src, static_cast<size_t>(j.n_rows) * j.src_row_bytes});
+  return r;
+}
+
+namespace {
+
+// The mapped parts of a model that packing sources can be read from directly.
+struct SourceFile {
+  const uint8_t* base;
+  size_t size;
+  std::unique_ptr<FileReader> reader;
+};
+
+std::vector<SourceFile> open_sources(const gguf::Model* file) {
+  std::vector<SourceFile> v;
+  if (file == nullptr) return v;
+  for (const auto& f : file->files()) {
+    if (f->map == nullptr) continue;
+    auto reader = FileReader::open(f->map->path(), f->map->data());
+    // A file that cannot be opened again (removed since it was mapped) is read through
+    // the mapping, which still holds it.
+    v.push_back({f->map->data(), f->map->size(), reader ? std::move(reader.value()) : nullptr});
+  }
+  return v;
+}
+
+}  // namespace
+
+Status WeightPacker::run(const gguf::Model* file, const std::function<void(float)>& progress) {
+  // Work units of whole row groups, about 4 MiB of source each: big enough for efficient
+  // reads, small enough to spread every tensor over the threads.
+  constexpr size_t kUnitBytes = size_t(4) << 20;
   struct Unit {
     const Job* job;
-    int64_t r0;
+    int64_t r0, n;
   };
   std::vector<Unit> units;
+  size_t total = 0;
   for (const Job& j : jobs_) {
-    for (int64_t r = 0; r < j.n_rows; r += kUnitRows) units.push_back({&j, r});
+    const int64_t groups = std::max<int64_t>(1, static_cast<int64_t>(kUnitBytes / (j.src_row_bytes * kernels::kPackRows)));
+    const int64_t rows = groups * kernels::kPackRows;
+    for (int64_t r = 0; r < j.n_rows; r += rows) units.push_back({&j, r, std::min(rows, j.n_rows - r)});
+    total += static_cast<size_t>(j.n_rows) * j.src_row_bytes;
   }
-  auto pack = [&](int64_t i) {
+  const std::vector<SourceFile> sources = open_sources(file);
+  const int n_threads = pool_ != nullptr ? pool_->n_threads() : 1;
+  std::vector<ReadBuffer> buffers(static_cast<size_t>(n_threads));
+  std::atomic<size_t> done{0};
+  std::atomic<bool> failed{false};
+  std::mutex error_mu;
+  Status first_error = Status::ok();
+
+  auto pack = [&](int64_t i, int thread) {
+    if (failed.load(std::memory_order_relaxed)) return;
     const Unit& u = units[static_cast<size_t>(i)];
     const Job& j = *u.job;
-    const int64_t n = std::min(kUnitRows, j.n_rows - u.r0);
-    q8_.pack_rows(j.src + static_cast<size_t>(u.r0) * j.src_row_bytes, j.src_row_bytes, n, j.k,
-                  j.dst + q8_.packed_bytes(u.r0, j.k));
+    const uint8_t* src = j.src + static_cast<size_t>(u.r0) * j.src_row_bytes;
+    const size_t bytes = static_cast<size_t>(u.n) * j.src_row_bytes;
+    for (const SourceFile& f : sources) {
+      if (f.reader == nullptr || src < f.base || src + bytes > f.base + f.size) continue;
+      auto got = f.reader->read(static_cast<uint64_t>(src - f.base), bytes, &buffers[static_cast<size_t>(thread)]);
+      if (!got) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        if (!failed.exchange(true)) first_error = got.status();
+        return;
+      }
+      src = got.value();
+      break;
+    }
+    q8_.pack_rows(src, j.src_row_bytes, u.n, j.k, j.dst + q8_.packed_bytes(u.r0, j.k));
+    const size_t d = done.fetch_add(bytes) + bytes;
+    if (progress && thread == 0) progress(static_cast<float>(d) / static_cast<float>(std::max<size_t>(1, total)));
   };
   if (pool_ != nullptr) {
-    pool_->run(static_cast<int64_t>(units.size()), [&](int64_t i, int) { pack(i); });
+    pool_->run(static_cast<int64_t>(units.size()), pack);
   } else {
-    for (size_t i = 0; i < units.size(); ++i) pack(static_cast<int64_t>(i));
+    for (size_t i = 0; i < units.size(); ++i) pack(static_cast<int64_t>(i), 0);
   }
   jobs_.clear();
+  return first_error;
 }
 
 Status WeightBinder::bind(Weight* out, const std::string& name, std::vector<int64_t> ne, Need need, Use use) {

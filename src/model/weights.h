@@ -15,6 +15,7 @@
 #include "tensor/dtype.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -102,9 +103,20 @@ class WeightPacker {
   bool wants(const Weight& w) const;
   // Allocates the packed copy of every slice of `w`, sets w->packed and records the work.
   Status plan(Weight* w, const std::string& name);
-  // Packs everything planned so far.
-  void run();
+  // Packs everything planned so far. Sources inside one of `file`'s mapped parts are
+  // read with a FileReader (from the page cache where they are cached, else with
+  // O_DIRECT around it) rather than through the mapping, so a cold load does not leave
+  // a second copy of the weights in the page cache. `progress` gets the fraction packed,
+  // from the pool's thread 0. An error means a read failed (an I/O error, a file cut
+  // short since it was opened); without `file` nothing can fail.
+  Status run(const gguf::Model* file = nullptr, const std::function<void(float)>& progress = {});
   int64_t n_planned() const { return static_cast<int64_t>(jobs_.size()); }
+  // The byte ranges of the mapping that run() will read (prefault skips them).
+  struct Range {
+    const uint8_t* p;
+    size_t n;
+  };
+  std::vector<Range> source_ranges() const;
 
  private:
   struct Job {

@@ -61,7 +61,7 @@ TEST(WeightsPack, BindsPackedCopiesOfQ8Matmuls) {
     const std::string k = name("attn_k_b.weight");
     if (!k.empty()) bind_as(&kb, k, WeightBinder::kMatmul);
     EXPECT_GT(packer.n_planned(), 0);
-    packer.run();
+    ASSERT_TRUE(packer.run());
   }
   if (wq.type != DType::kQ8_0) GTEST_SKIP() << "attn_output is not Q8_0 in this file";
   EXPECT_FALSE(norm.is_packed());
