@@ -13,6 +13,8 @@
 
 namespace deepcpu {
 
+class ThreadPool;
+
 class Arena {
  public:
   // `n` floats (or bytes via alloc_bytes), 64-byte aligned, uninitialised.
@@ -20,6 +22,13 @@ class Arena {
   void* alloc_bytes(size_t bytes);
   void reset();
   size_t capacity_bytes() const;
+  // The most bytes held at once since construction (alignment included, chunk tails not).
+  size_t peak_bytes() const { return peak_; }
+  // Makes the first chunk hold at least `bytes` and touches every page of it, on `pool`'s
+  // threads when given, so that passes up to that size never fault in fresh memory in
+  // the middle of a step (on a VM the first touch of fresh memory can cost more than
+  // the step). Only between passes: every earlier pointer is invalid afterwards.
+  void reserve(size_t bytes, ThreadPool* pool = nullptr);
 
   struct Mark {
     size_t chunk = 0;
@@ -38,6 +47,8 @@ class Arena {
   };
   std::vector<Chunk> chunks_;
   size_t current_ = 0;
+  size_t used_before_current_ = 0;  // bytes held in chunks before current_
+  size_t peak_ = 0;
 };
 
 }  // namespace deepcpu
