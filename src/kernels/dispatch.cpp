@@ -119,8 +119,15 @@ bool make_table(Isa max_isa, Table* out) {
   }
 #endif
 #if defined(DEEPCPU_HAVE_ARM_KERNELS)
-  if (max_isa == Isa::kNeon || max_isa == Isa::kSve) fill_neon(t);
-  if (max_isa == Isa::kSve) fill_sve(t);
+  if (max_isa == Isa::kNeon || max_isa == Isa::kSve) {
+    fill_neon(t);
+    fill_packed_q8_0_scalar(t.q8_0);  // fill_neon resets the q8_0 entries; the layout is shared
+    fill_packed_q8_0_neon(t.q8_0);
+  }
+  if (max_isa == Isa::kSve) {
+    fill_sve(t);
+    fill_packed_q8_0_sve(t.q8_0);
+  }
 #endif
   *out = t;
   return true;

@@ -103,6 +103,8 @@ void fill_vec_ops_scalar(Table& t);
 void fill_packed_q8_0_scalar(MatmulKernels& q8);
 void fill_packed_q8_0_avx2(MatmulKernels& q8);    // gemm_packed only; needs the scalar entries
 void fill_packed_q8_0_avx512(MatmulKernels& q8);  // gemm_packed where VNNI is present
+void fill_packed_q8_0_neon(MatmulKernels& q8);    // gemm_packed where dotprod is present
+void fill_packed_q8_0_sve(MatmulKernels& q8);     // gemm_packed for SVE vectors of 256 bits and up
 void fill_vec_ops_avx2(Table& t);
 void fill_vec_ops_avx512(Table& t);
 
