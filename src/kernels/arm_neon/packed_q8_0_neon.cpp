@@ -12,8 +12,8 @@
 // scalar reference bit for bit across m, tiles and row splits.
 //
 // One tile body, tile<R, NT>: R registers of rows (4R rows of a group) x NT tokens over
-// the whole k. Per block it needs 2 R NT int and R NT float accumulators' worth of
-// registers plus NT activation and R weight/scale registers (32 in all):
+// the whole k. Per block it needs R NT int and R NT float accumulators plus NT activation
+// and R weight and scale registers, out of 32:
 //   - m <= 2 (decode): R = 4, a whole group in one pass, so the panels stream exactly once
 //     front to back (the hardware prefetchers follow one sequential stream; a single
 //     token splits its int sums over two accumulator sets to hide sdot latency).
@@ -21,7 +21,11 @@
 //     the second half rereads the group's lines from L2, which the first pass just filled
 //     (a group is 1088 B per block pair: 139 KiB at k = 4096).
 //   - GEMM: R = 2 (8 rows) x NT = 4 tokens: 8 int + 8 float accumulators, 4 activation, 2
-//     weight and 2 scale registers, no spills; 16 weight + 8 activation loads per 64 sdots.
+//     weight and 2 scale registers (GCC 12 still keeps a few accumulators in L1: about a
+//     dozen stack accesses per 64 sdots); 16 weight + 8 activation loads per 64 sdots.
+//   - No i8mm: smmla wants 8 consecutive elements of a row per 8 bytes, this layout has 4,
+//     so every weight register would need a zip with its neighbour line first; at tile
+//     sizes that fit 32 registers that costs about what smmla's doubled MACs save.
 //     Tokens go in blocks of about kTokenBlockBytes of activations (kept in L2) while the
 //     groups of the row range stream past, as on x86.
 // Activations are read straight from their q8_0 rows (unaligned loads are free here), so
