@@ -220,8 +220,8 @@ void fill_neon(Table& t) {
   t.f32 = {DType::kF32, f32_copy_neon, gemm_tiled<FpTile<LoadF32>::Body, kFpRows, kFpTokens>};
   t.f16 = {DType::kF16, f16_from_float_neon, gemm_tiled<FpTile<LoadF16>::Body, kFpRows, kFpTokens>};
   t.bf16 = {DType::kBF16, bf16_from_float_neon, gemm_tiled<FpTile<LoadBF16>::Body, kFpRows, kFpTokens>};
-  // No packed kernels here yet: this assignment leaves the packed entries empty, so the
-  // binder keeps weights unpacked on ARM (the scalar packed gemm would be slower).
+  // This assignment clears the packed entries; dispatch.cpp adds them back (the shared
+  // layout from scalar/, the gemm from packed_q8_0_neon.cpp).
   t.q8_0 = {DType::kQ8_0, q8_0_from_float_neon, gemm_tiled<Q8Dot, kQ8Rows, kQ8Tokens>};
   t.to_float_f16 = f16_to_float_neon;
   t.to_float_bf16 = bf16_to_float_neon;
