@@ -1,8 +1,11 @@
 #include "runtime/huge_alloc.h"
 
+#include "base/log.h"
+
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <utility>
 
@@ -22,7 +25,7 @@ bool thp_available() {
   return m == "always" || m == "madvise";
 }
 
-HugeBuffer::HugeBuffer(size_t bytes) {
+HugeBuffer::HugeBuffer(size_t bytes, const NumaMemPolicy& policy) {
   if (bytes == 0) return;
   size_ = (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
   // Over-map by one huge page and align inside, so the whole buffer can be THP-backed.
@@ -39,6 +42,11 @@ HugeBuffer::HugeBuffer(size_t bytes) {
 #ifdef MADV_HUGEPAGE
   advised_ = madvise(data_, size_, MADV_HUGEPAGE) == 0;
 #endif
+  // Nothing has touched the pages yet, so the policy decides where every one of them goes.
+  if (Status st = apply_mem_policy(data_, size_, policy); !st.is_ok()) {
+    static std::atomic<bool> warned{false};
+    if (!warned.exchange(true)) DEEPCPU_LOG_WARN("warning: {}; weights keep first-touch placement", st.message());
+  }
 }
 
 HugeBuffer::~HugeBuffer() { release(); }
@@ -68,7 +76,7 @@ HugeBuffer& HugeBuffer::operator=(HugeBuffer&& o) noexcept {
 uint8_t* HugeArena::alloc(size_t bytes) {
   bytes = (bytes + 63) / 64 * 64;
   if (chunks_.empty() || offset_ + bytes > chunks_.back().size()) {
-    HugeBuffer b(std::max(bytes, chunk_bytes_));
+    HugeBuffer b(std::max(bytes, chunk_bytes_), policy_);
     if (b.data() == nullptr) return nullptr;
     chunks_.push_back(std::move(b));
     offset_ = 0;

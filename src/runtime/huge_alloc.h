@@ -3,11 +3,15 @@
 // HugeBuffer maps 2 MiB-aligned anonymous memory, asks for THP with madvise(MADV_HUGEPAGE)
 // and unmaps it on destruction. HugeArena hands out 64-byte-aligned pieces of large
 // HugeBuffer chunks, so many small tensors do not each round up to a 2 MiB page.
+// A NUMA memory policy (--numa) is applied with mbind before anything touches the pages.
 #pragma once
+
+#include "runtime/numa.h"
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace deepcpu {
@@ -23,8 +27,9 @@ bool thp_available();
 class HugeBuffer {
  public:
   HugeBuffer() = default;
-  // nullptr data() on failure (out of memory).
-  explicit HugeBuffer(size_t bytes);
+  // nullptr data() on failure (out of memory). A policy the kernel refuses is logged
+  // once per process and the buffer keeps the default (first-touch) placement.
+  explicit HugeBuffer(size_t bytes, const NumaMemPolicy& policy = {});
   ~HugeBuffer();
   HugeBuffer(HugeBuffer&& o) noexcept;
   HugeBuffer& operator=(HugeBuffer&& o) noexcept;
@@ -47,6 +52,8 @@ class HugeBuffer {
 class HugeArena {
  public:
   explicit HugeArena(size_t chunk_bytes = size_t(256) << 20) : chunk_bytes_(chunk_bytes) {}
+  // For chunks mapped from now on (Engine sets it before packing: --numa interleave/prefer).
+  void set_mem_policy(NumaMemPolicy policy) { policy_ = std::move(policy); }
   // 64-byte aligned, zero-initialised (fresh anonymous memory); nullptr when out of memory.
   uint8_t* alloc(size_t bytes);
   size_t bytes_used() const { return used_; }
@@ -54,6 +61,7 @@ class HugeArena {
 
  private:
   size_t chunk_bytes_;
+  NumaMemPolicy policy_;
   std::vector<HugeBuffer> chunks_;
   size_t offset_ = 0;  // in the last chunk
   size_t used_ = 0;

@@ -4,7 +4,14 @@
 // to reach zero, so when run() returns no worker touches the job's context any more.
 #include "runtime/thread_pool.h"
 
+#include "base/log.h"
+
+#include <pthread.h>
+#include <sched.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -18,12 +25,60 @@
 namespace deepcpu {
 
 namespace {
-constexpr int kSpinIterations = 20000;  // ~50-100 us before a worker goes to sleep
+constexpr int kSpinIterations = 20000;  // ~50-100 us before a worker goes to sleep (poll 50)
+constexpr int kMaxCpu = 4096;           // as runtime/numa.h's kMaxCpus
+
+std::atomic<bool> g_warned_affinity{false};
+
+// Pins the calling thread; the first refusal in the process is logged, later ones not.
+void pin_or_warn(const std::vector<int>& cpus, int thread) {
+  if (cpus.empty() || pin_current_thread(cpus)) return;
+  const int err = errno;
+  if (!g_warned_affinity.exchange(true)) {
+    std::string list;
+    for (int c : cpus) list += (list.empty() ? "" : ",") + std::to_string(c);
+    DEEPCPU_LOG_WARN("warning: cannot pin thread {} to CPUs {} ({}); threads run unpinned", thread, list,
+                     std::strerror(err));
+  }
+}
+}  // namespace
+
+bool pin_current_thread(const std::vector<int>& cpus) {
+  cpu_set_t* set = CPU_ALLOC(kMaxCpu);
+  const size_t bytes = CPU_ALLOC_SIZE(kMaxCpu);
+  CPU_ZERO_S(bytes, set);
+  for (int c : cpus)
+    if (c >= 0 && c < kMaxCpu) CPU_SET_S(c, bytes, set);
+  const int rc = pthread_setaffinity_np(pthread_self(), bytes, set);
+  CPU_FREE(set);
+  if (rc != 0) errno = rc;
+  return rc == 0;
 }
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+std::vector<int> current_thread_cpus() {
+  cpu_set_t* set = CPU_ALLOC(kMaxCpu);
+  const size_t bytes = CPU_ALLOC_SIZE(kMaxCpu);
+  CPU_ZERO_S(bytes, set);
+  std::vector<int> out;
+  if (pthread_getaffinity_np(pthread_self(), bytes, set) == 0) {
+    for (int c = 0; c < kMaxCpu; ++c)
+      if (CPU_ISSET_S(c, bytes, set)) out.push_back(c);
+  }
+  CPU_FREE(set);
+  return out;
+}
+
+ThreadPool::ThreadPool(int n_threads, ThreadPoolOptions options)
+    : n_threads_(std::max(1, n_threads)),
+      options_(std::move(options)),
+      spin_iterations_(kSpinIterations / 50 * std::clamp(options_.poll, 0, 100)) {
   workers_.reserve(n_threads_ - 1);
   for (int t = 1; t < n_threads_; ++t) workers_.emplace_back([this, t] { worker_loop(t); });
+}
+
+void ThreadPool::pin_caller() {
+  pinned_caller_ = std::this_thread::get_id();
+  pin_or_warn(options_.cpus[0], 0);
 }
 
 ThreadPool::~ThreadPool() {
@@ -45,10 +100,11 @@ void ThreadPool::work(int thread) {
 }
 
 void ThreadPool::worker_loop(int thread) {
+  if (static_cast<size_t>(thread) < options_.cpus.size()) pin_or_warn(options_.cpus[thread], thread);
   uint64_t seen = 0;
   for (;;) {
     uint64_t gen = generation_.load(std::memory_order_acquire);
-    for (int spin = 0; gen == seen && spin < kSpinIterations; ++spin) {
+    for (int spin = 0; gen == seen && spin < spin_iterations_; ++spin) {
       // Now and then let another thread have the core: with more threads than free
       // cores a spinner would otherwise starve the worker the driver is waiting for.
       if (spin % 1024 == 1023)
@@ -76,6 +132,8 @@ void ThreadPool::worker_loop(int thread) {
 
 void ThreadPool::dispatch(int64_t n_tasks, Trampoline call, const void* ctx) {
   if (n_tasks <= 0) return;
+  // One compare per job; the syscall only when a new thread drives the pool.
+  if (options_.pin_caller && !options_.cpus.empty() && std::this_thread::get_id() != pinned_caller_) pin_caller();
   if (n_threads_ == 1 || n_tasks == 1) {
     for (int64_t i = 0; i < n_tasks; ++i) call(ctx, i, 0);
     return;

@@ -4,6 +4,15 @@
 // for the next job and then sleep, so back-to-back ops in the forward pay no wake-up.
 // One job at a time: run() is called from a single driving thread. Neither run() nor
 // parallel_for() allocates: a job is a plain function pointer plus a context pointer.
+//
+// Placement (ThreadPoolOptions): workers pin themselves to their CPU set when they start.
+// Thread 0 is whoever calls run(), often a thread the pool does not own (a server's
+// scheduler loop, the CLI's main thread), so it is pinned only with pin_caller, at its
+// first run(), and it stays pinned after the pool is gone; threads it creates later
+// inherit that. Engine asks for it because its decode() runs on one driving thread that
+// creates no threads afterwards, and an unpinned thread 0 would wander onto a worker's
+// CPU and make that worker's share of every op wait. A CPU set the kernel refuses
+// (containers, cpusets) logs one warning for the process and the thread runs unpinned.
 #pragma once
 
 #include <atomic>
@@ -16,9 +25,25 @@
 
 namespace deepcpu {
 
+struct ThreadPoolOptions {
+  // cpus[t]: the CPUs thread t may run on. Empty (or an empty set for a thread): that
+  // thread is left to the OS. Threads past cpus.size() are left alone too.
+  std::vector<std::vector<int>> cpus;
+  // Also apply cpus[0] to the thread calling run() (see above).
+  bool pin_caller = false;
+  // llama.cpp's --poll 0..100: how long an idle worker spins for the next job before it
+  // sleeps on the condvar. Linear; 50 (llama.cpp's default) is ~50-100 us, 0 sleeps at once.
+  int poll = 50;
+};
+
+// Sets the calling thread's affinity; false (errno kept) when the kernel refuses.
+bool pin_current_thread(const std::vector<int>& cpus);
+// The calling thread's affinity, sorted (pthread_getaffinity_np).
+std::vector<int> current_thread_cpus();
+
 class ThreadPool {
  public:
-  explicit ThreadPool(int n_threads);
+  explicit ThreadPool(int n_threads, ThreadPoolOptions options = {});
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -47,7 +72,12 @@ class ThreadPool {
   void worker_loop(int thread);
   void work(int thread);
 
+  void pin_caller();
+
   int n_threads_;
+  ThreadPoolOptions options_;
+  int spin_iterations_;                // from options_.poll
+  std::thread::id pinned_caller_{};    // the caller pin_caller last pinned
   std::vector<std::thread> workers_;
   std::mutex mu_;  // only for sleeping and waking; the hot path is the atomics below
   std::condition_variable cv_;

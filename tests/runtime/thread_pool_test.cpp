@@ -1,7 +1,9 @@
 // ThreadPool: every task runs exactly once on a valid thread, for 1..4 threads and many
 // back-to-back jobs (the spin path) and jobs after a pause (the sleep/wake path);
 // parallel_for covers [0, n) once in contiguous chunks; no allocation per call; the pool
-// can be destroyed idle, asleep, or right after construction.
+// can be destroyed idle, asleep, or right after construction. Placement: a pinned pool
+// still runs every task once, each worker's affinity reads back as asked (where the
+// kernel lets us pin), the caller is pinned only with pin_caller, and --poll 0 works.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -137,6 +139,126 @@ TEST(ThreadPool, DestroyIdleAsleepOrFresh) {
     }
   }
   SUCCEED();
+}
+
+// The CPUs this test may pin to, and whether pinning works here at all (a container may
+// forbid it; then the pool must still work, unpinned).
+struct PinEnv {
+  std::vector<int> allowed;
+  bool can_pin = false;
+};
+PinEnv pin_env() {
+  PinEnv e;
+  e.allowed = current_thread_cpus();
+  e.can_pin = !e.allowed.empty() && pin_current_thread(e.allowed);
+  return e;
+}
+
+// Restores the test thread's affinity when a test pinned it.
+struct RestoreAffinity {
+  std::vector<int> saved = current_thread_cpus();
+  ~RestoreAffinity() { pin_current_thread(saved); }
+};
+
+// Runs one task per thread, all waiting for each other, and returns each thread's affinity.
+std::vector<std::vector<int>> affinity_by_thread(ThreadPool& pool) {
+  const int n = pool.n_threads();
+  std::vector<std::vector<int>> out(n);
+  std::atomic<int> arrived{0};
+  pool.run(n, [&](int64_t, int thread) {
+    out[thread] = current_thread_cpus();
+    arrived.fetch_add(1);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (arrived.load() < n && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  });
+  return out;
+}
+
+TEST(ThreadPoolPinning, PinnedPoolRunsEveryTaskOnceAndAffinityReadsBack) {
+  RestoreAffinity restore;
+  const PinEnv env = pin_env();
+  ASSERT_FALSE(env.allowed.empty());
+  for (int n_threads = 1; n_threads <= 4; ++n_threads) {
+    ThreadPoolOptions o;
+    // One CPU each, wrapping round the allowed CPUs (4 threads on this 2-core box share).
+    for (int t = 0; t < n_threads; ++t) o.cpus.push_back({env.allowed[t % env.allowed.size()]});
+    o.pin_caller = true;
+    ThreadPool pool(n_threads, o);
+    for (int64_t n_tasks : {0, 1, 2, 7, 64, 1000}) expect_each_task_once(pool, n_tasks);
+    for (int job = 0; job < 300; ++job) expect_each_task_once(pool, job % 9);
+    const auto got = affinity_by_thread(pool);
+    if (!env.can_pin) continue;  // the pool ran unpinned, which is all we can ask here
+    for (int t = 0; t < n_threads; ++t) EXPECT_EQ(got[t], o.cpus[t]) << "thread " << t << " of " << n_threads;
+    EXPECT_EQ(current_thread_cpus(), o.cpus[0]);  // the caller too (pin_caller)
+  }
+}
+
+TEST(ThreadPoolPinning, CpuSetsAndPartialListsAsAsked) {
+  RestoreAffinity restore;
+  const PinEnv env = pin_env();
+  if (!env.can_pin) GTEST_SKIP() << "this process may not set thread affinity";
+  ThreadPoolOptions o;
+  o.cpus = {{}, env.allowed};  // thread 0: left alone; thread 1: the whole set; thread 2: not listed
+  ThreadPool pool(3, o);
+  const auto got = affinity_by_thread(pool);
+  EXPECT_EQ(got[0], env.allowed);
+  EXPECT_EQ(got[1], env.allowed);
+  EXPECT_EQ(got[2], env.allowed);  // inherited from the creating thread, untouched
+}
+
+TEST(ThreadPoolPinning, CallerIsPinnedOnlyWhenAsked) {
+  RestoreAffinity restore;
+  const PinEnv env = pin_env();
+  if (!env.can_pin || env.allowed.size() < 2) GTEST_SKIP() << "needs 2 CPUs this process may pin to";
+  const std::vector<int> last = {env.allowed.back()};
+  {
+    ThreadPoolOptions o;
+    o.cpus = {last, last};
+    ThreadPool pool(2, o);  // pin_caller off: a server thread driving the pool stays free
+    expect_each_task_once(pool, 10);
+    EXPECT_EQ(current_thread_cpus(), env.allowed);
+    EXPECT_EQ(affinity_by_thread(pool)[1], last);
+  }
+  {
+    ThreadPoolOptions o;
+    o.cpus = {last, last};
+    o.pin_caller = true;
+    ThreadPool pool(2, o);
+    EXPECT_EQ(current_thread_cpus(), env.allowed) << "pinned before the first run()";
+    expect_each_task_once(pool, 10);
+    EXPECT_EQ(current_thread_cpus(), last);
+    // Another thread driving the pool is pinned at its first run() as well.
+    std::vector<int> other;
+    std::thread([&] {
+      pin_current_thread(env.allowed);
+      expect_each_task_once(pool, 10);
+      other = current_thread_cpus();
+    }).join();
+    EXPECT_EQ(other, last);
+  }
+}
+
+TEST(ThreadPoolPinning, PollZeroSleepsAtOnceAndStillWakes) {
+  for (int poll : {0, 1, 100}) {
+    ThreadPoolOptions o;
+    o.poll = poll;
+    ThreadPool pool(3, o);
+    for (int job = 0; job < 500; ++job) expect_each_task_once(pool, 1 + job % 11);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    expect_each_task_once(pool, 50);
+  }
+}
+
+TEST(ThreadPoolPinning, ImpossibleCpuOnlyWarns) {
+  // CPU 4000 does not exist: the kernel refuses, the pool warns once and runs unpinned.
+  RestoreAffinity restore;
+  const std::vector<int> before = current_thread_cpus();
+  ThreadPoolOptions o;
+  o.cpus = {{4000}, {4000}, {4000}};
+  o.pin_caller = true;
+  ThreadPool pool(3, o);
+  for (int job = 0; job < 20; ++job) expect_each_task_once(pool, 17);
+  EXPECT_EQ(current_thread_cpus(), before);
 }
 
 }  // namespace
