@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
@@ -22,7 +23,19 @@ std::string default_model_path() {
 
 void add_engine_flags(CLI::App& app, EngineFlags& f, EngineFlagSet which) {
   app.add_option("-m,--model", f.model, "GGUF model (part 1 of a split model); default: " + default_model_path());
-  if (which.threads) app.add_option("-t,--threads", f.threads, "threads (0: all cores)")->capture_default_str();
+  if (which.threads) {
+    app.add_option("-t,--threads", f.threads, "threads (0: all cores)")->capture_default_str();
+    app.add_option("--numa", f.numa,
+                   "distribute: spread threads over the NUMA nodes, interleave the weights; isolate: only the node "
+                   "the process started on; numactl: the CPUs numactl/taskset gave the process (single-node: no-op)");
+    app.add_option("-C,--cpu-mask", f.cpu_mask, "CPU affinity mask in hex (0xff: CPUs 0-7); adds to --cpu-range");
+    app.add_option("--cpu-range", f.cpu_range, "(-Cr) CPU range lo-hi for affinity; adds to --cpu-mask");
+    app.add_option("--cpu-strict", f.cpu_strict,
+                   "1: pin each thread to one CPU of the mask (of all allowed CPUs without one); 0: any of them")
+        ->capture_default_str();
+    app.add_option("--poll", f.poll, "0..100: how long idle threads spin before sleeping (0: sleep at once)")
+        ->capture_default_str();
+  }
   if (which.ctx) app.add_option("-c,--ctx-size", f.ctx, "KV cache size in tokens")->capture_default_str();
   if (which.batch) {
     app.add_option("-b,--batch-size", f.batch, "most tokens per decode call")->capture_default_str();
@@ -48,6 +61,7 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, EngineFlagSet which) {
 std::vector<std::string> normalize_llama_args(int argc, char** argv) {
   static const std::pair<std::string_view, std::string_view> kAliases[] = {
       {"-ub", "--ubatch-size"}, {"-ctk", "--cache-type-k"}, {"-ctv", "--cache-type-v"}, {"-fa", "--flash-attn"},
+      {"-Cr", "--cpu-range"},
   };
   std::vector<std::string> out;
   out.reserve(argc);
@@ -107,8 +121,35 @@ Result<bool> parse_flash_attn(std::string_view v) {
   return error("-fa/--flash-attn '{}': use on, off or auto", v);
 }
 
+Result<PlacementRequest> placement_request(const EngineFlags& f) {
+  PlacementRequest p;
+  auto numa = parse_numa_strategy(f.numa);
+  if (!numa.is_ok()) return error("--numa: {}", numa.status().message());
+  p.numa = *numa;
+  if (!f.cpu_mask.empty()) {
+    auto m = parse_cpu_mask(f.cpu_mask);
+    if (!m.is_ok()) return error("-C/--cpu-mask: {}", m.status().message());
+    p.cpu_mask = *m;
+  }
+  if (!f.cpu_range.empty()) {
+    auto r = parse_cpu_range(f.cpu_range);
+    if (!r.is_ok()) return error("-Cr/--cpu-range: {}", r.status().message());
+    p.cpu_mask.insert(p.cpu_mask.end(), r->begin(), r->end());  // the two flags add up
+    std::sort(p.cpu_mask.begin(), p.cpu_mask.end());
+    p.cpu_mask.erase(std::unique(p.cpu_mask.begin(), p.cpu_mask.end()), p.cpu_mask.end());
+  }
+  if (f.cpu_strict != 0 && f.cpu_strict != 1) return error("--cpu-strict {}: use 0 or 1", f.cpu_strict);
+  p.strict = f.cpu_strict == 1;
+  if (f.poll < 0 || f.poll > 100) return error("--poll {}: use 0..100 (0: no spinning, 50: the default)", f.poll);
+  p.poll = f.poll;
+  return p;
+}
+
 Result<EngineOptions> engine_options(const EngineFlags& f) {
   EngineOptions o;
+  auto placement = placement_request(f);
+  if (!placement.is_ok()) return placement.status();
+  o.placement = *placement;
   auto fa = parse_flash_attn(f.flash_attn);
   if (!fa.is_ok()) return fa.status();
   o.flash_attn = *fa;

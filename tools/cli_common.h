@@ -32,9 +32,15 @@ struct EngineFlags {
   std::string cache_type_v = "f16";  // -ctv, --cache-type-v
   std::string flash_attn = "auto";   // -fa, --flash-attn: on|off|auto (auto = on, as llama.cpp on CPU)
   bool no_repack = false;            // --no-repack: compute from the mapped file (models larger than RAM)
+  // Thread placement, llama.cpp's spelling (see runtime/numa.h for the meanings).
+  std::string numa;       // --numa distribute|isolate|numactl ("": off)
+  std::string cpu_mask;   // -C, --cpu-mask: hex
+  std::string cpu_range;  // -Cr, --cpu-range: lo-hi
+  int cpu_strict = 0;     // --cpu-strict 0|1
+  int poll = 50;          // --poll 0..100
 };
 struct EngineFlagSet {
-  bool threads = true, ctx = true, batch = true, cache_types = true;
+  bool threads = true, ctx = true, batch = true, cache_types = true;  // threads: -t and the placement flags
   bool flash_attn = false;  // commands that parse -fa themselves leave this off
 };
 void add_engine_flags(CLI::App& app, EngineFlags& flags, EngineFlagSet which = {});
@@ -60,6 +66,8 @@ void add_sampling_flags(CLI::App& app, SamplingParams& s, const std::string& sco
 
 // Checks the flags (model file present, positive sizes, cache types) into EngineOptions.
 Result<EngineOptions> engine_options(const EngineFlags& flags);
+// --numa, -C, -Cr, --cpu-strict, --poll into a PlacementRequest; errors name the flag.
+Result<PlacementRequest> placement_request(const EngineFlags& flags);
 
 // A one-line loading indicator on stderr fed by EngineOptions::progress; redraws only
 // when the whole percent changes, and ends its line in finish() or the destructor.

@@ -37,7 +37,6 @@ struct ServeFlags {
   std::string chat_template;
   int timeout_s = 600;
   bool metrics = false;
-  std::string numa;
   bool no_webui = false;
   bool verbose = false;
   int queue_size = 64;
@@ -108,8 +107,6 @@ int cmd_serve(int argc, char** argv) {
                      " (default: detected from the model)");
   app.add_option("--timeout", f.timeout_s, "connection read/write timeout in seconds")->capture_default_str();
   app.add_flag("--metrics", f.metrics, "enable GET /metrics (Prometheus text)");
-  app.add_option("--numa", f.numa, "distribute|isolate|numactl (accepted; NUMA placement comes with the performance work)")
-      ->check(CLI::IsMember({"distribute", "isolate", "numactl"}));
   app.add_flag("--no-webui", f.no_webui, "do not serve the chat page at GET /");
   app.add_flag("-v,--verbose", f.verbose, "log every request and scheduler event");
   app.add_option("--queue-size", f.queue_size, "requests that may wait for a slot before 503 (not in llama.cpp)")

@@ -94,12 +94,19 @@ Result<std::unique_ptr<Engine>> Engine::load(const EngineOptions& options) {
   auto tok = Tokenizer::from_gguf(*e->file_);
   if (!tok) return tok.status();
   e->tokenizer_ = std::move(tok.value());
-  e->pool_ = std::make_unique<ThreadPool>(o.n_threads);
+  auto plan = plan_threads(system_topology(), o.placement, o.n_threads);  // runtime/numa.h
+  if (!plan) return plan.status();
+  for (const std::string& w : plan->warnings) DEEPCPU_LOG_WARN("warning: {}", w);
+  DEEPCPU_LOG_DEBUG("threads: {}; --poll {}", plan->describe(), o.placement.poll);
+  // Thread 0 (the decode() caller) is pinned too: see ThreadPoolOptions in thread_pool.h.
+  e->pool_ = std::make_unique<ThreadPool>(o.n_threads, ThreadPoolOptions{plan->cpus, true, o.placement.poll});
   e->packed_ = std::make_unique<PackedWeights>();
+  e->packed_->arena.set_mem_policy(plan->memory);  // before packing first touches it
   {
     // Loading waits on the disk about as long as it computes (packing, and first touches
-    // of fresh memory): twice the threads keep both the disk and the cores busy.
-    ThreadPool loader(2 * o.n_threads);
+    // of fresh memory): twice the threads keep both the disk and the cores busy, anywhere
+    // on the planned CPUs (the caller is left alone: it may be a server's main thread).
+    ThreadPool loader(2 * o.n_threads, ThreadPoolOptions{std::vector(size_t(2 * o.n_threads), plan->all_cpus())});
     std::optional<WeightPacker> packer;
     if (o.repack) packer.emplace(e->packed_.get(), &loader);
     auto model = load_model(*e->file_);

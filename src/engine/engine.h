@@ -5,6 +5,7 @@
 #pragma once
 
 #include "base/status.h"
+#include "runtime/numa.h"
 #include "tensor/dtype.h"
 #include "tokenizer/tokenizer.h"
 
@@ -19,6 +20,9 @@ namespace deepcpu {
 struct EngineOptions {
   std::string model_path;
   int n_threads = 0;           // 0: all cores
+  // Which CPUs the threads run on and where packed weights live (--numa, -C, -Cr,
+  // --cpu-strict, --poll); the default leaves both to the OS, as llama.cpp does.
+  PlacementRequest placement;
   int n_ctx = 4096;            // KV cache capacity in tokens, shared by all sequences
   int n_seq_max = 1;           // sequences that may be alive at once
   int n_batch = 2048;          // most tokens one decode() call accepts
