@@ -41,6 +41,9 @@ void add_engine_flags(CLI::App& app, EngineFlags& f, EngineFlagSet which) {
     app.add_option("-b,--batch-size", f.batch, "most tokens per decode call")->capture_default_str();
     app.add_option("--ubatch-size", f.ubatch, "(-ub) most tokens per forward pass")->capture_default_str();
   }
+  app.add_flag("--no-warmup", f.no_warmup,
+               "skip the warm-up at load (a short decode, then scratch memory sized and touched for a full ubatch, "
+               "so the first large request does not pay for fresh memory)");
   app.add_flag("--no-repack", f.no_repack,
                "use the weights in place from the mapped file instead of repacked copies in huge pages "
                "(for models larger than RAM; slower)");
@@ -154,6 +157,7 @@ Result<EngineOptions> engine_options(const EngineFlags& f) {
   if (!fa.is_ok()) return fa.status();
   o.flash_attn = *fa;
   o.repack = !f.no_repack;
+  o.warmup = !f.no_warmup;
   // Flag values first: they are wrong whatever the model is.
   auto k = parse_cache_type(f.cache_type_k, "-ctk/--cache-type-k");
   if (!k.is_ok()) return k.status();

@@ -32,6 +32,7 @@ struct EngineFlags {
   std::string cache_type_v = "f16";  // -ctv, --cache-type-v
   std::string flash_attn = "auto";   // -fa, --flash-attn: on|off|auto (auto = on, as llama.cpp on CPU)
   bool no_repack = false;            // --no-repack: compute from the mapped file (models larger than RAM)
+  bool no_warmup = false;            // --no-warmup: skip the warm-up decode and scratch sizing at load
   // Thread placement, llama.cpp's spelling (see runtime/numa.h for the meanings).
   std::string numa;       // --numa distribute|isolate|numactl ("": off)
   std::string cpu_mask;   // -C, --cpu-mask: hex

@@ -137,6 +137,9 @@ Result<std::unique_ptr<Engine>> Engine::load(const EngineOptions& options) {
   if (!kv) return kv.status();
   e->kv_ = std::move(kv.value());
   e->scratch_ = std::make_unique<Scratch>();
+  if (o.warmup) {
+    if (Status st = e->warm_up(); !st) return st;
+  }
 
   ModelSummary& s = e->summary_;
   s.arch = e->model_->arch();
@@ -156,6 +159,25 @@ Result<std::unique_ptr<Engine>> Engine::load(const EngineOptions& options) {
                     o.model_path, s.arch, s.n_layer, s.n_params / 1e6, e->kv_->size_bytes() / 1048576.0,
                     o.n_threads, kernels::isa_name(kernels::table().isa));
   return e;
+}
+
+Status Engine::warm_up() {
+  // A short decode on sequence 0 (then forgotten) measures the scratch one token needs;
+  // the arena then holds, pre-touched, enough for a full ubatch. Scratch grows about
+  // linearly with the ubatch (activations, MoE pairs, attention rows); the margin covers
+  // what does not, and a low guess only means the arena grows later, as it did before.
+  const int n = std::min({16, options_.n_ubatch, options_.n_ctx});
+  Batch b;
+  for (int i = 0; i < n; ++i) b.add(i % n_vocab(), i, 0, i == n - 1);
+  std::vector<float> logits;
+  if (Status st = decode(b, &logits); !st) return error("warm-up decode failed: {}", st.message());
+  truncate_sequence(0, 0);
+  const size_t per_token = scratch_->arena.peak_bytes() / static_cast<size_t>(n);
+  const size_t want = per_token * static_cast<size_t>(options_.n_ubatch) * 5 / 4;
+  scratch_->arena.reserve(want, pool_.get());
+  DEEPCPU_LOG_DEBUG("warm-up: {} tokens held {:.1f} MiB of scratch; reserved {:.1f} MiB for {}-token ubatches", n,
+                    scratch_->arena.peak_bytes() / 1048576.0, want / 1048576.0, options_.n_ubatch);
+  return Status::ok();
 }
 
 const Tokenizer& Engine::tokenizer() const { return *tokenizer_; }

@@ -34,6 +34,10 @@ struct EngineOptions {
   // (faster GEMV/GEMM, a second copy of those weights in RAM). false: compute straight
   // from the mmap'd file (models larger than RAM).
   bool repack = true;
+  // After loading, decode a few tokens once (as llama.cpp's warm-up does) and size and
+  // touch the scratch memory for a full ubatch, so the first big request does not pay
+  // for fresh memory. false: --no-warmup.
+  bool warmup = true;
   // Called while loading with a fraction in [0, 1].
   std::function<void(float)> progress;
 };
@@ -98,6 +102,7 @@ class Engine {
 
  private:
   Engine() = default;
+  Status warm_up();
   EngineOptions options_;
   std::unique_ptr<gguf::Model> file_;
   ModelSummary summary_;

@@ -9,7 +9,7 @@
 namespace deepcpu {
 namespace {
 
-std::unique_ptr<Engine> open_stories(int n_ctx, int n_seq) {
+std::unique_ptr<Engine> open_stories(int n_ctx, int n_seq, bool warmup = true) {
   const std::string path = test::fixture("models/stories260K.gguf");
   if (path.empty()) return nullptr;
   EngineOptions o;
@@ -17,6 +17,7 @@ std::unique_ptr<Engine> open_stories(int n_ctx, int n_seq) {
   o.n_threads = 2;
   o.n_ctx = n_ctx;
   o.n_seq_max = n_seq;
+  o.warmup = warmup;
   auto e = Engine::load(o);
   EXPECT_TRUE(e.is_ok()) << e.status().message();
   return e.is_ok() ? std::move(e.value()) : nullptr;
@@ -88,6 +89,23 @@ TEST(EngineDecode, TruncateThenReevaluateIsIdentical) {
   for (int i = 10; i < 20; ++i) rest.add(full.tokens[i], i, 0, i == 19);
   ASSERT_TRUE(e->decode(rest, &again).is_ok());
   EXPECT_EQ(first, again);
+}
+
+// The warm-up decode at load leaves no trace: every sequence is empty afterwards and the
+// same prompts give bit-identical logits with and without it, in a context so small that
+// the warm-up's 16 tokens fill an eighth of it.
+TEST(EngineDecode, WarmUpLeavesNoTrace) {
+  auto warm = open_stories(128, 2, true);
+  auto cold = open_stories(128, 2, false);
+  if (!warm || !cold) GTEST_SKIP() << "models/stories260K.gguf not found";
+  for (int s = 0; s < 2; ++s) EXPECT_EQ(warm->sequence_length(s), 0);
+  std::vector<float> a, b;
+  Batch two = prompt(100, 0);
+  const Batch other = prompt(28, 1);
+  for (size_t i = 0; i < other.size(); ++i) two.add(other.tokens[i], other.pos[i], 1, other.want_logits[i]);
+  ASSERT_TRUE(warm->decode(two, &a).is_ok());
+  ASSERT_TRUE(cold->decode(two, &b).is_ok());
+  EXPECT_EQ(a, b);
 }
 
 }  // namespace
