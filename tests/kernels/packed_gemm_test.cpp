@@ -94,7 +94,9 @@ TEST_P(PackedGemm, MatchesReferenceAndIsInvariant) {
     int64_t k, rows, m;
   };
   const Shape shapes[] = {{32, 1, 1},   {32, 17, 3},   {64, 16, 1},    {96, 33, 5},   {160, 47, 13},
-                          {256, 64, 33}, {1024, 19, 2}, {4096, 21, 1}, {4128, 40, 7}, {416, 100, 25}};
+                          {256, 64, 33}, {1024, 19, 2}, {4096, 21, 1}, {4128, 40, 7}, {416, 100, 25},
+                          // m <= 4 over 3-5 groups: the GEMV's two-group steps and a one-group tail
+                          {64, 50, 1},   {96, 40, 4},   {160, 64, 2}, {32, 35, 3},   {2048, 80, 1}};
   int checked = 0;
   for (const Shape& s : shapes) {
     for (int style = 0; style < 3; ++style) {

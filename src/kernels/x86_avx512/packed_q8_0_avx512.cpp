@@ -80,15 +80,20 @@ void prepare(const uint8_t* a, size_t arb, int64_t n, int64_t nb, uint8_t* au, f
   }
 }
 
-// Small-m GEMV over one group (NT <= 4 tokens, activations k bytes apart in au), a pair
-// of blocks at a time: one 64-byte scale line per pair serves both blocks, every weight
-// line is loaded once and used for NT tokens plus the offset correction. Software
-// prefetch: the line 1 KiB ahead into L1 and 3 KiB ahead into L2 (packed_bench, 2
-// threads, wall: m = 1 ~30 -> ~34 GB/s over 4 KiB-ahead T0 per block; L2 at 2.5-4 KiB or
-// L1 at 0.5-2 KiB within noise, L2 at 6-16 KiB slower, NTA far slower). m = 2..4 this way instead of the GEMM tiles (which
-// read each group twice: corrections, then tiles): ~21 -> ~32 GB/s.
+// Small-m GEMV (NT <= 4 tokens, activations k bytes apart in au) over S consecutive
+// groups at once, a pair of blocks at a time: one 64-byte scale line per pair serves
+// both blocks, every weight line is loaded once and used for NT tokens plus the offset
+// correction. Two groups at once are two independent streams for the memory system to
+// fetch, which a core with few outstanding misses needs: m = 1 ~33 -> ~35-37 GB/s on 2
+// threads (packed_bench --m=1, wall), against a 37-40 GB/s read probe. Software
+// prefetch, per stream: the line 1 KiB ahead into L1 and kPfL2 ahead into L2 (2 KiB with
+// two streams, 3 KiB with one; 3 or 4 streams, or other distances, were no better).
+// m = 2..4 this way instead of the GEMM tiles (which read each group twice: corrections,
+// then tiles): ~21 -> ~32 GB/s.
 // Per output the float ops are the reference's, block by block in order.
-constexpr int kPfL1 = 1024, kPfL2 = 3072;
+constexpr int kPfL1 = 1024;
+template <int S>
+constexpr int kPfL2 = S == 1 ? 3072 : 2048;
 
 template <int NT>
 inline void block_isums(const uint8_t* qb, const uint8_t* ab, int64_t k, __m512i k80, __m512i* out) {
@@ -122,48 +127,56 @@ inline void block_isums(const uint8_t* qb, const uint8_t* ab, int64_t k, __m512i
   }
 }
 
-template <int NT>
-void gemv_small(const uint8_t* grp, const uint8_t* au, int64_t k, const float* da, int64_t nb, float* c, int64_t ldc,
-                __mmask16 mask) {
+template <int NT, int S>
+void gemv_small(const uint8_t* grp, size_t gb, const uint8_t* au, int64_t k, const float* da, int64_t nb, float* c,
+                int64_t ldc, __mmask16 last_mask) {
   const __m512i k80 = _mm512_set1_epi8(static_cast<char>(0x80));
-  __m512 acc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  __m512 acc[S][NT];
+  for (int i = 0; i < S; ++i) {
+    for (int t = 0; t < NT; ++t) acc[i][t] = _mm512_setzero_ps();
+  }
   const int64_t np = nb / 2;
   __m512i is[NT];
-  for (int64_t p = 0; p < np; ++p) {
-    const uint8_t* pair = grp + p * kPairBytes;
-    const char* pc = reinterpret_cast<const char*>(pair);
-    for (int l = 0; l < 17; ++l) _mm_prefetch(pc + kPfL1 + 64 * l, _MM_HINT_T0);
-    for (int l = 0; l < 17; ++l) _mm_prefetch(pc + kPfL2 + 64 * l, _MM_HINT_T1);
-    const __m512i sc = _mm512_loadu_si512(pair);
-    const __m512 dw0 = _mm512_cvtph_ps(_mm512_castsi512_si256(sc));
-    const __m512 dw1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(sc, 1));
-    const int64_t b0 = 2 * p;
-    block_isums<NT>(pair + 64, au + b0 * kQ8_0Block, k, k80, is);
+  // acc[i] += isum * (d_w * d_a) for tokens t, block b of stream i (scales dw).
+  auto add_block = [&](int i, __m512 dw, int64_t b) {
     for (int t = 0; t < NT; ++t) {
-      const __m512 d = _mm512_mul_ps(dw0, _mm512_set1_ps(da[t * nb + b0]));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[t]), d, acc[t]);
+      const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(da[t * nb + b]));
+      acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[t]), d, acc[i][t]);
     }
-    block_isums<NT>(pair + 64 + 8 * G * 4, au + (b0 + 1) * kQ8_0Block, k, k80, is);
-    for (int t = 0; t < NT; ++t) {
-      const __m512 d = _mm512_mul_ps(dw1, _mm512_set1_ps(da[t * nb + b0 + 1]));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[t]), d, acc[t]);
+  };
+  for (int64_t p = 0; p < np; ++p) {
+    for (int i = 0; i < S; ++i) {
+      const char* pc = reinterpret_cast<const char*>(grp + i * gb + p * kPairBytes);
+      for (int l = 0; l < 17; ++l) _mm_prefetch(pc + kPfL1 + 64 * l, _MM_HINT_T0);
+      for (int l = 0; l < 17; ++l) _mm_prefetch(pc + kPfL2<S> + 64 * l, _MM_HINT_T1);
+    }
+    const int64_t b0 = 2 * p;
+    for (int i = 0; i < S; ++i) {
+      const uint8_t* pair = grp + i * gb + p * kPairBytes;
+      const __m512i sc = _mm512_loadu_si512(pair);
+      block_isums<NT>(pair + 64, au + b0 * kQ8_0Block, k, k80, is);
+      add_block(i, _mm512_cvtph_ps(_mm512_castsi512_si256(sc)), b0);
+      block_isums<NT>(pair + 64 + 8 * G * 4, au + (b0 + 1) * kQ8_0Block, k, k80, is);
+      add_block(i, _mm512_cvtph_ps(_mm512_extracti64x4_epi64(sc, 1)), b0 + 1);
     }
   }
   if (nb & 1) {  // last odd block: its zero pad partner is never added (it could flip -0)
     const int64_t b0 = 2 * np;
-    block_isums<NT>(grp + np * kPairBytes + 64, au + b0 * kQ8_0Block, k, k80, is);
-    const __m512 dw = block_scales(grp, b0);
-    for (int t = 0; t < NT; ++t) {
-      const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(da[t * nb + b0]));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[t]), d, acc[t]);
+    for (int i = 0; i < S; ++i) {
+      block_isums<NT>(grp + i * gb + np * kPairBytes + 64, au + b0 * kQ8_0Block, k, k80, is);
+      add_block(i, block_scales(grp + i * gb, b0), b0);
     }
   }
-  for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(c + t * ldc, mask, acc[t]);
+  for (int i = 0; i < S; ++i) {
+    const __mmask16 mask = i == S - 1 ? last_mask : static_cast<__mmask16>(0xffff);
+    for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(c + t * ldc + i * G, mask, acc[i][t]);
+  }
 }
 
-using SmallFn = void (*)(const uint8_t*, const uint8_t*, int64_t, const float*, int64_t, float*, int64_t, __mmask16);
-constexpr SmallFn kSmall[4] = {&gemv_small<1>, &gemv_small<2>, &gemv_small<3>, &gemv_small<4>};
+using SmallFn = void (*)(const uint8_t*, size_t, const uint8_t*, int64_t, const float*, int64_t, float*, int64_t,
+                         __mmask16);
+constexpr SmallFn kSmall1[4] = {&gemv_small<1, 1>, &gemv_small<2, 1>, &gemv_small<3, 1>, &gemv_small<4, 1>};
+constexpr SmallFn kSmall2[4] = {&gemv_small<1, 2>, &gemv_small<2, 2>, &gemv_small<3, 2>, &gemv_small<4, 2>};
 constexpr int kSmallMaxTokens = 4;
 
 // corr[b] = -128 * (sum of row l's 32 weights of block b) in lane l.
@@ -225,10 +238,11 @@ void gemm_packed_vnni(const void* wp, int64_t k, const void* a, size_t arb, int6
     if (sc.au.size() < static_cast<size_t>(m * k)) sc.au.resize(m * k);
     if (sc.da.size() < static_cast<size_t>(m * nb)) sc.da.resize(m * nb);
     prepare(ab, arb, m, nb, sc.au.data(), sc.da.data());
-    const SmallFn fn = kSmall[m - 1];
-    for (int64_t r = r0; r < r1; r += G) {
-      fn(p + (r / G) * gb, sc.au.data(), k, sc.da.data(), nb, c + r, ldc, row_mask(r1 - r));
+    int64_t r = r0;
+    for (; r + G < r1; r += 2 * G) {
+      kSmall2[m - 1](p + (r / G) * gb, gb, sc.au.data(), k, sc.da.data(), nb, c + r, ldc, row_mask(r1 - r - G));
     }
+    if (r < r1) kSmall1[m - 1](p + (r / G) * gb, gb, sc.au.data(), k, sc.da.data(), nb, c + r, ldc, row_mask(r1 - r));
     return;
   }
   int64_t tb = static_cast<int64_t>(kTokenBlockBytes / static_cast<size_t>(k + 4 * nb));
