@@ -12,22 +12,16 @@
 
 #include "base/fp16.h"
 #include "kernels/kernels.h"
+#include "check_counter.h"
 
 using namespace deepcpu;
 using namespace deepcpu::kernels;
 
 namespace {
 
-int g_passed = 0, g_failed = 0;
-
-void check(bool ok, const std::string& what) {
-  if (ok) {
-    ++g_passed;
-  } else {
-    ++g_failed;
-    std::printf("FAILED: %s\n", what.c_str());
-  }
-}
+using arm_check::check;
+using arm_check::g_failed;
+using arm_check::g_passed;
 
 std::vector<float> random_floats(std::mt19937& rng, size_t n, float scale) {
   std::normal_distribution<float> dist(0.0f, scale);

@@ -14,22 +14,16 @@
 
 #include "base/fp16.h"
 #include "kernels/kernels.h"
+#include "check_counter.h"
 
 using namespace deepcpu;
 using namespace deepcpu::kernels;
 
 namespace {
 
-int g_passed = 0, g_failed = 0;
-
-void check(bool ok, const std::string& what) {
-  if (ok) {
-    ++g_passed;
-  } else {
-    ++g_failed;
-    if (g_failed <= 50) std::printf("FAILED: %s\n", what.c_str());
-  }
-}
+using arm_check::check;
+using arm_check::g_failed;
+using arm_check::g_passed;
 
 // Raw q8_0 rows: every int8 value including -128 (the kernels must not assume the
 // quantizer's -127..127), random-sign scales over several binades, a few fp16 subnormal

@@ -38,25 +38,26 @@
 #include <cstring>
 
 #include "kernels/kernels.h"
+#include "kernels/packed_layout.h"
 
 namespace deepcpu::kernels {
 
 namespace {
 
-constexpr int G = kPackRows;
-constexpr size_t kPairBytes = 64 + 2 * 8 * G * 4;
+using packed::G;
+using packed::group_bytes;
+using packed::kPairBytes;
 constexpr int kTileTokens = 4;
 constexpr int kSmallMaxTokens = 4;
 constexpr size_t kTokenBlockBytes = 256 * 1024;
 
-inline size_t group_bytes(int64_t nb) { return static_cast<size_t>((nb + 1) / 2) * kPairBytes; }
 
 // Block b of a group: its 8 lines of 64 bytes and its 16 fp16 scales.
 inline const int8_t* block_q(const uint8_t* grp, int64_t b) {
-  return reinterpret_cast<const int8_t*>(grp + (b >> 1) * kPairBytes + 64 + (b & 1) * (8 * G * 4));
+  return reinterpret_cast<const int8_t*>(grp + packed::block_q_offset(b));
 }
 inline const float16_t* block_d(const uint8_t* grp, int64_t b) {
-  return reinterpret_cast<const float16_t*>(grp + (b >> 1) * kPairBytes + (b & 1) * (2 * G));
+  return reinterpret_cast<const float16_t*>(grp + packed::block_d_offset(b));
 }
 
 // An fp16 scale in one fcvt (the software fp16_to_f32 branches on subnormals); the same

@@ -28,23 +28,24 @@
 
 #include "base/fp16.h"
 #include "kernels/kernels.h"
+#include "kernels/packed_layout.h"
 
 namespace deepcpu::kernels {
 
 namespace {
 
-constexpr int G = kPackRows;
-constexpr size_t kPairBytes = 64 + 2 * 8 * G * 4;
+using packed::G;
+using packed::group_bytes;
+using packed::kPairBytes;
 constexpr int kTileTokens = 4;
 constexpr size_t kTokenBlockBytes = 256 * 1024;
 
-inline size_t group_bytes(int64_t nb) { return static_cast<size_t>((nb + 1) / 2) * kPairBytes; }
 
 inline const int8_t* block_q(const uint8_t* grp, int64_t b) {
-  return reinterpret_cast<const int8_t*>(grp + (b >> 1) * kPairBytes + 64 + (b & 1) * (8 * G * 4));
+  return reinterpret_cast<const int8_t*>(grp + packed::block_q_offset(b));
 }
 inline const uint16_t* block_d(const uint8_t* grp, int64_t b) {
-  return reinterpret_cast<const uint16_t*>(grp + (b >> 1) * kPairBytes + (b & 1) * (2 * G));
+  return reinterpret_cast<const uint16_t*>(grp + packed::block_d_offset(b));
 }
 
 // Line L of one half block against the tokens' activation registers (unused ones are

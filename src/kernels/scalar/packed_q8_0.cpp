@@ -23,6 +23,7 @@
 // unpacked gemm only in fp32 summation order.
 #include "base/fp16.h"
 #include "kernels/kernels.h"
+#include "kernels/packed_layout.h"
 
 #include <algorithm>
 #include <cmath>
@@ -32,10 +33,10 @@ namespace deepcpu::kernels {
 
 namespace {
 
-constexpr int G = kPackRows;
-constexpr size_t kPairBytes = 64 + 2 * 8 * G * 4;
+using packed::G;
+using packed::kPairBytes;
 
-size_t group_bytes(int64_t k) { return static_cast<size_t>((k / kQ8_0Block + 1) / 2) * kPairBytes; }
+size_t group_bytes(int64_t k) { return packed::group_bytes(k / kQ8_0Block); }
 
 size_t packed_bytes_q8_0(int64_t n_rows, int64_t k) {
   return static_cast<size_t>((n_rows + G - 1) / G) * group_bytes(k);

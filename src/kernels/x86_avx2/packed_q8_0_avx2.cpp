@@ -15,16 +15,16 @@
 
 #include "base/fp16.h"
 #include "kernels/kernels.h"
+#include "kernels/packed_layout.h"
 
 namespace deepcpu::kernels {
 
 namespace {
 
-constexpr int G = kPackRows;
-constexpr size_t kPairBytes = 64 + 2 * 8 * G * 4;
+using packed::G;
+using packed::group_bytes;
 constexpr int kTileTokens = 2;
 
-inline size_t group_bytes(int64_t nb) { return static_cast<size_t>((nb + 1) / 2) * kPairBytes; }
 
 inline __m256i bcast4(const int8_t* p) {
   int32_t v;
@@ -52,9 +52,8 @@ void tile(const uint8_t* grp, const uint8_t* a, size_t arb, int64_t nb, float* c
   const BlockQ8_0* at[NT];
   for (int t = 0; t < NT; ++t) at[t] = reinterpret_cast<const BlockQ8_0*>(a + t * arb);
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* pair = grp + (b >> 1) * kPairBytes;
-    const uint8_t* q = pair + 64 + (b & 1) * (8 * G * 4);
-    const uint8_t* dp = pair + (b & 1) * 32;
+    const uint8_t* q = grp + packed::block_q_offset(b);
+    const uint8_t* dp = grp + packed::block_d_offset(b);
     __m256i s[NT][2];
     for (int t = 0; t < NT; ++t) s[t][0] = s[t][1] = _mm256_setzero_si256();
     for (int j = 0; j < 8; ++j) {

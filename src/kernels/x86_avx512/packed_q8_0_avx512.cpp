@@ -30,18 +30,19 @@
 
 #include "base/fp16.h"
 #include "kernels/kernels.h"
+#include "kernels/packed_layout.h"
 
 namespace deepcpu::kernels {
 
 namespace {
 
-constexpr int G = kPackRows;
-constexpr size_t kPairBytes = 64 + 2 * 8 * G * 4;
+using packed::G;
+using packed::group_bytes;
+using packed::kPairBytes;
 constexpr int kTileTokens = 12;
 // Activation bytes (offset q + f32 scales) kept hot per pass over a row range.
 constexpr size_t kTokenBlockBytes = 384 * 1024;
 
-inline size_t group_bytes(int64_t nb) { return static_cast<size_t>((nb + 1) / 2) * kPairBytes; }
 
 inline __m512i bcast4(const uint8_t* p) {
   int32_t v;
@@ -49,11 +50,9 @@ inline __m512i bcast4(const uint8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
-inline const uint8_t* block_q(const uint8_t* grp, int64_t b) {
-  return grp + (b >> 1) * kPairBytes + 64 + (b & 1) * (8 * G * 4);
-}
+inline const uint8_t* block_q(const uint8_t* grp, int64_t b) { return grp + packed::block_q_offset(b); }
 inline __m512 block_scales(const uint8_t* grp, int64_t b) {
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(grp + (b >> 1) * kPairBytes + (b & 1) * 32)));
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(grp + packed::block_d_offset(b))));
 }
 
 inline __mmask16 row_mask(int64_t n) { return n >= G ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1); }
