@@ -172,11 +172,11 @@ Status Engine::warm_up() {
   std::vector<float> logits;
   if (Status st = decode(b, &logits); !st) return error("warm-up decode failed: {}", st.message());
   truncate_sequence(0, 0);
-  const size_t per_token = scratch_->arena.peak_bytes() / static_cast<size_t>(n);
-  const size_t want = per_token * static_cast<size_t>(options_.n_ubatch) * 5 / 4;
+  const size_t held = scratch_->arena.peak_bytes();
+  const size_t want = held / static_cast<size_t>(n) * static_cast<size_t>(options_.n_ubatch) * 5 / 4;
   scratch_->arena.reserve(want, pool_.get());
   DEEPCPU_LOG_DEBUG("warm-up: {} tokens held {:.1f} MiB of scratch; reserved {:.1f} MiB for {}-token ubatches", n,
-                    scratch_->arena.peak_bytes() / 1048576.0, want / 1048576.0, options_.n_ubatch);
+                    held / 1048576.0, want / 1048576.0, options_.n_ubatch);
   return Status::ok();
 }
 
