@@ -1,5 +1,6 @@
-// Packed vs unpacked Q8_0 gemm of the best table, measured in one run, alternating the
-// two so machine noise hits both alike: GEMV (m = 1, and m = 2, 4 with --m; weights rotating through
+// Packed vs unpacked Q8_0 gemm of the best table, measured in one run, alternating them
+// so machine noise hits all alike (where the best table is AMX, the avx512 table's VNNI
+// packed gemm is a third column, "vnni", and the ratio column is vnni / packed time): GEMV (m = 1, and m = 2, 4 with --m; weights rotating through
 // --gemv_mib MiB of copies so they stream from DRAM) as GB/s of weights, GEMM as GOPS,
 // for 4096x4096 and DeepSeek-R1's expert shapes (gate/up: 2048 rows x k 7168, down:
 // 7168 rows x k 2048). Times are medians over --reps runs of CPU time of the process
@@ -8,7 +9,8 @@
 //
 //   build-pack/bench/packed_bench [--threads=1] [--reps=7] [--gemv_mib=512] [--m=1]
 //
-// --m=N runs only m = N (1, 2, 4, 16, 64 or 512; 2 and 4 only when asked for).
+// --m=N runs only m = N (any N >= 1; by default 1, 16, 64 and 512).
+// DEEPCPU_NO_AMX=1 in the environment drops the AMX table (then there is no vnni column).
 #include <time.h>
 
 #include <algorithm>
@@ -57,6 +59,8 @@ int main(int argc, char** argv) {
   }
   const k::Table& t = k::table();
   const k::MatmulKernels& q8 = t.q8_0;
+  k::Table vnni_table;
+  const bool with_vnni = t.isa == k::Isa::kAmx && k::make_table(k::Isa::kAvx512, &vnni_table);
   std::printf("table %s, threads %d, reps %d (median), gemv rotates over %lld MiB, THP: %s\n", k::isa_name(t.isa),
               threads, reps, static_cast<long long>(gemv_mib), deepcpu::thp_mode().c_str());
   if (q8.gemm_packed == nullptr) {
@@ -65,8 +69,8 @@ int main(int argc, char** argv) {
   }
   ThreadPool pool(threads);
   const Shape shapes[] = {{"4096x4096", 4096, 4096}, {"r1 gate/up 2048x7168", 2048, 7168}, {"r1 down 7168x2048", 7168, 2048}};
-  std::printf("%-22s %4s %12s %12s %12s %12s %7s   (cpu-time based; wall in [])\n", "shape", "m", "plain", "packed",
-              "plain wall", "packed wall", "ratio");
+  std::printf("%-22s %4s %12s %12s %12s %12s %7s%s   (cpu-time based; wall in [])\n", "shape", "m", "plain",
+              "packed", "plain wall", "packed wall", "ratio", with_vnni ? "         vnni  vnni wall  amx/vnni" : "");
   for (const Shape& s : shapes) {
     const size_t rb = deepcpu::row_bytes(deepcpu::DType::kQ8_0, s.k);
     const size_t plain_bytes = rb * s.rows, packed_bytes = q8.packed_bytes(s.rows, s.k);
@@ -78,8 +82,9 @@ int main(int argc, char** argv) {
       for (auto& v : x) v = dist(rng);
       q8.convert_row(x.data(), one.data() + r * rb, s.k);
     }
-    for (int64_t m : {1, 2, 4, 16, 64, 512}) {
-      if (only_m > 0 ? m != only_m : (m == 2 || m == 4)) continue;
+    std::vector<int64_t> ms = {1, 16, 64, 512};
+    if (only_m > 0) ms = {only_m};
+    for (int64_t m : ms) {
       const int64_t copies = m <= 4 ? std::max<int64_t>(1, (gemv_mib << 20) / static_cast<int64_t>(plain_bytes)) : 1;
       deepcpu::HugeBuffer plain(plain_bytes * copies), packed(packed_bytes * copies);
       for (int64_t c = 0; c < copies; ++c) {
@@ -95,10 +100,13 @@ int main(int argc, char** argv) {
       // Calls per timed run: enough for ~20 ms.
       const double work = double(s.rows) * s.k * m;
       const int calls = static_cast<int>(std::clamp(4e9 / std::max(work, 1.0) / (m <= 4 ? 20 : 1), 1.0, 2000.0));
-      std::vector<double> cpu[2], wall[2];
+      const int n_runs = with_vnni ? 3 : 2;
+      std::vector<double> cpu[3], wall[3];
       int64_t copy = 0;
       for (int rep = 0; rep < reps + 1; ++rep) {
-        for (int packed_run = 0; packed_run < 2; ++packed_run) {
+        for (int variant = 0; variant < n_runs; ++variant) {
+          const int packed_run = variant > 0;
+          const k::MatmulKernels& pk = variant == 2 ? vnni_table.q8_0 : q8;
           const double c0 = now(CLOCK_PROCESS_CPUTIME_ID), w0 = now(CLOCK_MONOTONIC);
           for (int call = 0; call < calls; ++call) {
             const int64_t cp = copy++ % copies;
@@ -106,7 +114,7 @@ int main(int argc, char** argv) {
               const uint8_t* wp = packed.data() + cp * packed_bytes;
               const int64_t groups = (s.rows + k::kPackRows - 1) / k::kPackRows;
               pool.parallel_for(groups, 1, [&](int64_t g0, int64_t g1, int) {
-                q8.gemm_packed(wp, s.k, a.data(), rb, g0 * k::kPackRows, std::min(s.rows, g1 * k::kPackRows), m,
+                pk.gemm_packed(wp, s.k, a.data(), rb, g0 * k::kPackRows, std::min(s.rows, g1 * k::kPackRows), m,
                                c.data(), s.rows);
               });
             } else {
@@ -118,8 +126,8 @@ int main(int argc, char** argv) {
           }
           const double dc = now(CLOCK_PROCESS_CPUTIME_ID) - c0, dw = now(CLOCK_MONOTONIC) - w0;
           if (rep > 0) {  // the first round warms up
-            cpu[packed_run].push_back(dc / calls);
-            wall[packed_run].push_back(dw / calls);
+            cpu[variant].push_back(dc / calls);
+            wall[variant].push_back(dw / calls);
           }
         }
       }
@@ -130,9 +138,15 @@ int main(int argc, char** argv) {
         return 2.0 * work / sec * 1e-9;
       };
       const double pc = median(cpu[0]), kc = median(cpu[1]), pw = median(wall[0]), kw = median(wall[1]);
-      std::printf("%-22s %4lld %9.2f %s %9.2f %s [%7.2f] [%7.2f] %6.2fx\n", s.name, static_cast<long long>(m),
+      std::printf("%-22s %4lld %9.2f %s %9.2f %s [%7.2f] [%7.2f] %6.2fx", s.name, static_cast<long long>(m),
                   rate(pc / threads, false), m <= 4 ? "GB/s" : "GOPS", rate(kc / threads, true),
                   m <= 4 ? "GB/s" : "GOPS", rate(pw, false), rate(kw, true), pc / kc);
+      if (with_vnni) {
+        const double vc = median(cpu[2]), vw = median(wall[2]);
+        std::printf(" %9.2f %s [%7.2f] %6.2fx", rate(vc / threads, true), m <= 4 ? "GB/s" : "GOPS", rate(vw, true),
+                    vc / kc);
+      }
+      std::printf("\n");
       std::fflush(stdout);
     }
   }

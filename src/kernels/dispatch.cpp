@@ -3,8 +3,13 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #if defined(__x86_64__)
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 #if defined(__aarch64__)
 #include <asm/hwcap.h>
@@ -20,6 +25,7 @@ const char* isa_name(Isa isa) {
     case Isa::kAvx512: return "avx512";
     case Isa::kNeon: return "neon";
     case Isa::kSve: return "sve";
+    case Isa::kAmx: return "amx";
   }
   return "?";
 }
@@ -45,6 +51,16 @@ CpuFeatures detect() {
       f.avx512bw = zmm_ok && ((b >> 30) & 1);
       f.avx512vl = zmm_ok && ((b >> 31) & 1);
       f.avx512vnni = zmm_ok && ((c >> 11) & 1);
+      // XCR0 bits 17/18: the OS manages XTILECFG/XTILEDATA.
+      const bool tiles_ok = (xcr0_lo & 0x60000) == 0x60000;
+      f.amx_tile = tiles_ok && ((d >> 24) & 1);
+      f.amx_int8 = tiles_ok && ((d >> 25) & 1);
+    }
+    if (f.amx_tile && f.amx_int8) {
+      // Linux (5.16+) hands out the 8 KiB tile state only on request, once per process;
+      // the first tile instruction faults without it. ARCH_REQ_XCOMP_PERM = 0x1023,
+      // XFEATURE_XTILEDATA = 18 (arch/x86/include/uapi/asm/prctl.h).
+      f.amx_os = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
     }
     if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512bf16 = zmm_ok && ((a >> 5) & 1);
   }
@@ -71,6 +87,8 @@ bool isa_supported(Isa isa, const CpuFeatures& f) {
     case Isa::kAvx512: return f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
     case Isa::kNeon: return f.neon && f.dotprod;
     case Isa::kSve: return f.neon && f.dotprod && f.sve;
+    case Isa::kAmx:
+      return isa_supported(Isa::kAvx512, f) && f.avx512vnni && f.amx_tile && f.amx_int8 && f.amx_os;
   }
   return false;
 }
@@ -95,6 +113,9 @@ std::string cpu_features_string() {
   add(f.avx512bw, "AVX512BW");
   add(f.avx512vnni, "AVX512_VNNI");
   add(f.avx512bf16, "AVX512_BF16");
+  add(f.amx_tile, "AMX_TILE");
+  add(f.amx_int8, "AMX_INT8");
+  if (f.amx_tile && !f.amx_os) s += " (AMX denied by the OS)";
   add(f.neon, "NEON");
   add(f.dotprod, "DOTPROD");
   add(f.i8mm, "I8MM");
@@ -109,13 +130,17 @@ bool make_table(Isa max_isa, Table* out) {
   fill_scalar(t);
   fill_vec_ops_scalar(t);
 #if defined(DEEPCPU_HAVE_X86_KERNELS)
-  if (max_isa == Isa::kAvx2 || max_isa == Isa::kAvx512) {
+  if (max_isa == Isa::kAvx2 || max_isa == Isa::kAvx512 || max_isa == Isa::kAmx) {
     fill_avx2(t);
     fill_vec_ops_avx2(t);
   }
-  if (max_isa == Isa::kAvx512) {
+  if (max_isa == Isa::kAvx512 || max_isa == Isa::kAmx) {
     fill_avx512(t);
     fill_vec_ops_avx512(t);
+  }
+  if (max_isa == Isa::kAmx) {
+    fill_packed_q8_0_amx(t.q8_0);  // prefill only; small m keeps the VNNI entry above
+    t.isa = Isa::kAmx;
   }
 #endif
 #if defined(DEEPCPU_HAVE_ARM_KERNELS)
@@ -136,6 +161,9 @@ bool make_table(Isa max_isa, Table* out) {
 const Table& table() {
   static const Table t = [] {
     Table best;
+    const char* no_amx = std::getenv("DEEPCPU_NO_AMX");
+    const bool amx_off = no_amx != nullptr && *no_amx != '\0' && std::strcmp(no_amx, "0") != 0;
+    if (!amx_off && make_table(Isa::kAmx, &best)) return best;
     for (Isa isa : {Isa::kAvx512, Isa::kAvx2, Isa::kSve, Isa::kNeon, Isa::kScalar}) {
       if (make_table(isa, &best)) break;
     }

@@ -18,13 +18,17 @@
 
 namespace deepcpu::kernels {
 
-enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kNeon = 3, kSve = 4 };
+// kAmx: the avx512 table with the AMX-INT8 packed Q8_0 gemm for prefill (x86_amx/).
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kNeon = 3, kSve = 4, kAmx = 5 };
 const char* isa_name(Isa isa);
 
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool avx512vnni = false, avx512bf16 = false;
+  // amx_tile/amx_int8: CPUID and XCR0 say so; amx_os: Linux granted this process the
+  // tile data state (arch_prctl ARCH_REQ_XCOMP_PERM), without which tile use faults.
+  bool amx_tile = false, amx_int8 = false, amx_os = false;
   bool neon = false, dotprod = false, i8mm = false, sve = false;
 };
 const CpuFeatures& cpu_features();
@@ -85,7 +89,8 @@ struct Table {
   ConvertRowFn from_float(DType t) const;   // nullptr for f32 (copy) or unknown
 };
 
-// The best table for this CPU (chosen on first call, then fixed).
+// The best table for this CPU (chosen on first call, then fixed). The environment variable
+// DEEPCPU_NO_AMX=1 makes it skip kAmx (the avx512 VNNI kernels are used instead).
 const Table& table();
 // A table using ISAs up to `max_isa` only, if this CPU can run them (for tests and benches).
 bool make_table(Isa max_isa, Table* out);
@@ -103,6 +108,9 @@ void fill_vec_ops_scalar(Table& t);
 void fill_packed_q8_0_scalar(MatmulKernels& q8);
 void fill_packed_q8_0_avx2(MatmulKernels& q8);    // gemm_packed only; needs the scalar entries
 void fill_packed_q8_0_avx512(MatmulKernels& q8);  // gemm_packed where VNNI is present
+// gemm_packed with AMX-INT8 for m >= 16, the previous gemm_packed (VNNI) below; only
+// where cpu_features() has amx_tile, amx_int8 and amx_os.
+void fill_packed_q8_0_amx(MatmulKernels& q8);
 void fill_packed_q8_0_neon(MatmulKernels& q8);    // gemm_packed where dotprod is present
 void fill_packed_q8_0_sve(MatmulKernels& q8);     // gemm_packed for SVE vectors of 256 bits and up
 void fill_vec_ops_avx2(Table& t);

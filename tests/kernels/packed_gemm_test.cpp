@@ -2,7 +2,8 @@
 // table's packed gemm equals the scalar packed reference bit for bit (they share one
 // float order by construction), that reference is within rounding of the exact dot, and
 // results are bit-identical across m, row splits and whether a token runs alone or in a
-// batch; nothing is written past r1.
+// batch; nothing is written past r1. The AMX table (x86 with AMX-INT8, where the OS allows
+// it) joins the tables run here; PrefillShapes covers its m >= 16 edges.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -84,6 +85,14 @@ std::vector<float> run(const Table& t, const Problem& p, int64_t m, const uint8_
 
 bool same_bits(float x, float y) { return std::memcmp(&x, &y, sizeof x) == 0; }
 
+// The runnable tables plus "amx" (kernels::Isa::kAmx) where this machine can run it.
+std::vector<NamedTable> packed_tables() {
+  std::vector<NamedTable> out = test::runnable_tables();
+  Table t;
+  if (make_table(Isa::kAmx, &t)) out.push_back({isa_name(Isa::kAmx), t});
+  return out;
+}
+
 class PackedGemm : public ::testing::TestWithParam<NamedTable> {};
 
 TEST_P(PackedGemm, MatchesReferenceAndIsInvariant) {
@@ -134,12 +143,16 @@ TEST_P(PackedGemm, MatchesReferenceAndIsInvariant) {
 TEST_P(PackedGemm, NeverWritesPastR1) {
   const Table& t = GetParam().table;
   if (t.q8_0.gemm_packed == nullptr) GTEST_SKIP();
-  const Problem p = make_problem(128, 37, 4, 0, 5);
-  for (int64_t r1 : {int64_t(5), int64_t(16), int64_t(20), int64_t(37)}) {
-    std::vector<float> c(static_cast<size_t>(4 * p.rows), -7.0f);
-    t.q8_0.gemm_packed(p.packed.data(), p.k, p.a.data(), p.arb, 0, r1, 4, c.data(), p.rows);
-    for (int64_t it = 0; it < 4; ++it) {
-      for (int64_t r = r1; r < p.rows; ++r) ASSERT_EQ(c[it * p.rows + r], -7.0f) << "r1 " << r1 << " row " << r;
+  for (int64_t m : {int64_t(4), int64_t(20)}) {  // GEMV and prefill (AMX) paths
+    const Problem p = make_problem(128, 37, m, 0, 5);
+    for (int64_t r1 : {int64_t(5), int64_t(16), int64_t(20), int64_t(37)}) {
+      std::vector<float> c(static_cast<size_t>(m * p.rows), -7.0f);
+      t.q8_0.gemm_packed(p.packed.data(), p.k, p.a.data(), p.arb, 0, r1, m, c.data(), p.rows);
+      for (int64_t it = 0; it < m; ++it) {
+        for (int64_t r = r1; r < p.rows; ++r) {
+          ASSERT_EQ(c[it * p.rows + r], -7.0f) << "m " << m << " r1 " << r1 << " row " << r;
+        }
+      }
     }
   }
 }
@@ -159,7 +172,42 @@ TEST_P(PackedGemm, UnpackedGemmAgreesWithinRounding) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Tables, PackedGemm, ::testing::ValuesIn(test::runnable_tables()),
+TEST_P(PackedGemm, PrefillShapes) {
+  // Token counts around the AMX tile (16) and token-block edges, odd block counts, R1's k,
+  // rows not a multiple of 16, row splits; each token alone (the m = 1 GEMV) and the
+  // first 16 tokens as their own batch must give the batch's bits.
+  const Table& t = GetParam().table;
+  if (t.q8_0.gemm_packed == nullptr) GTEST_SKIP();
+  const Table ref = test::scalar_table();
+  struct Shape {
+    int64_t k, rows, m;
+  };
+  const Shape shapes[] = {{32, 37, 513}, {96, 50, 100}, {96, 21, 17},   {4096, 40, 33}, {7168, 35, 16},
+                          {7168, 19, 31}, {4096, 24, 64}, {32, 17, 64}, {160, 33, 513}, {96, 16, 31}};
+  for (const Shape& s : shapes) {
+    for (int style = 0; style < 2; ++style) {
+      SCOPED_TRACE(::testing::Message() << "k=" << s.k << " rows=" << s.rows << " m=" << s.m << " style=" << style);
+      const Problem p = make_problem(s.k, s.rows, s.m, style, static_cast<uint32_t>(s.k * 17 + s.rows + style));
+      const std::vector<float> want = run(ref, p, s.m, p.a.data(), {0, s.rows});
+      std::vector<int64_t> groups;
+      for (int64_t r = 0; r < s.rows; r += kPackRows) groups.push_back(r);
+      groups.push_back(s.rows);
+      const int64_t mid = std::min<int64_t>(s.rows, kPackRows);
+      for (const std::vector<int64_t>& cuts : {std::vector<int64_t>{0, s.rows}, std::vector<int64_t>{0, mid, s.rows}, groups}) {
+        const std::vector<float> got = run(t, p, s.m, p.a.data(), cuts);
+        ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << "cuts " << cuts.size();
+      }
+      const std::vector<float> first = run(t, p, 16, p.a.data(), groups);
+      ASSERT_EQ(std::memcmp(first.data(), want.data(), first.size() * sizeof(float)), 0) << "first 16 tokens";
+      for (int64_t it = 0; it < s.m; it += (s.m > 100 ? 7 : 1)) {
+        const std::vector<float> one = run(t, p, 1, p.a.data() + it * p.arb, groups);
+        ASSERT_EQ(std::memcmp(one.data(), want.data() + it * s.rows, one.size() * sizeof(float)), 0) << "token " << it;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Tables, PackedGemm, ::testing::ValuesIn(packed_tables()),
                          [](const auto& info) { return info.param.name; });
 
 TEST(PackedLayout, RoundTripsAndPacksByGroupRanges) {
