@@ -108,7 +108,7 @@ void fill_vec_ops_scalar(Table& t);
 void fill_packed_q8_0_scalar(MatmulKernels& q8);
 void fill_packed_q8_0_avx2(MatmulKernels& q8);    // gemm_packed only; needs the scalar entries
 void fill_packed_q8_0_avx512(MatmulKernels& q8);  // gemm_packed where VNNI is present
-// gemm_packed with AMX-INT8 for m >= 16, the previous gemm_packed (VNNI) below; only
+// gemm_packed with AMX-INT8 for m >= 5, the previous gemm_packed (VNNI GEMV) below; only
 // where cpu_features() has amx_tile, amx_int8 and amx_os.
 void fill_packed_q8_0_amx(MatmulKernels& q8);
 void fill_packed_q8_0_neon(MatmulKernels& q8);    // gemm_packed where dotprod is present

@@ -3,7 +3,7 @@
 // float order by construction), that reference is within rounding of the exact dot, and
 // results are bit-identical across m, row splits and whether a token runs alone or in a
 // batch; nothing is written past r1. The AMX table (x86 with AMX-INT8, where the OS allows
-// it) joins the tables run here; PrefillShapes covers its m >= 16 edges.
+// it) joins the tables run here; PrefillShapes covers its prefill edges.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -173,7 +173,7 @@ TEST_P(PackedGemm, UnpackedGemmAgreesWithinRounding) {
 }
 
 TEST_P(PackedGemm, PrefillShapes) {
-  // Token counts around the AMX tile (16) and token-block edges, odd block counts, R1's k,
+  // Token counts around the AMX tile (16 tokens) and token-block edges, odd block counts, R1's k,
   // rows not a multiple of 16, row splits; each token alone (the m = 1 GEMV) and the
   // first 16 tokens as their own batch must give the batch's bits.
   const Table& t = GetParam().table;
