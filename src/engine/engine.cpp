@@ -174,7 +174,7 @@ Status Engine::warm_up() {
   truncate_sequence(0, 0);
   const size_t held = scratch_->arena.peak_bytes();
   const size_t want = held / static_cast<size_t>(n) * static_cast<size_t>(options_.n_ubatch) * 5 / 4;
-  scratch_->arena.reserve(want, pool_.get());
+  scratch_->arena.reserve(want);
   DEEPCPU_LOG_DEBUG("warm-up: {} tokens held {:.1f} MiB of scratch; reserved {:.1f} MiB for {}-token ubatches", n,
                     held / 1048576.0, want / 1048576.0, options_.n_ubatch);
   return Status::ok();

@@ -1,6 +1,6 @@
 #include "runtime/arena.h"
 
-#include "runtime/thread_pool.h"
+#include <sys/mman.h>
 
 #include <algorithm>
 
@@ -9,6 +9,11 @@ namespace deepcpu {
 namespace {
 constexpr size_t kAlign = 64;
 constexpr size_t kMinChunk = size_t(4) << 20;
+#ifdef MADV_POPULATE_WRITE
+constexpr int kMadvPopulateWrite = MADV_POPULATE_WRITE;
+#else
+constexpr int kMadvPopulateWrite = 23;  // Linux 5.14; older kernels answer EINVAL
+#endif
 }  // namespace
 
 void* Arena::alloc_bytes(size_t bytes) {
@@ -16,7 +21,7 @@ void* Arena::alloc_bytes(size_t bytes) {
   while (current_ < chunks_.size()) {
     Chunk& c = chunks_[current_];
     if (c.size - c.used >= bytes) {
-      void* p = c.mem.get() + c.used;
+      void* p = c.mem + c.used;
       c.used += bytes;
       peak_ = std::max(peak_, used_before_current_ + (c.used - c.base));
       return p;
@@ -27,13 +32,14 @@ void* Arena::alloc_bytes(size_t bytes) {
   Chunk c;
   c.size = std::max(kMinChunk, bytes);
   // Over-allocate by kAlign so the first pointer can be aligned.
-  c.mem.reset(new uint8_t[c.size + kAlign]);
-  const auto base = reinterpret_cast<uintptr_t>(c.mem.get());
+  c.heap.reset(new uint8_t[c.size + kAlign]);
+  c.mem = c.heap.get();
+  const auto base = reinterpret_cast<uintptr_t>(c.mem);
   const size_t pad = (kAlign - base % kAlign) % kAlign;
   c.base = pad;
   c.used = pad + bytes;
   c.size += pad;
-  void* p = c.mem.get() + pad;
+  void* p = c.mem + pad;
   chunks_.push_back(std::move(c));
   current_ = chunks_.size() - 1;
   peak_ = std::max(peak_, used_before_current_ + bytes);
@@ -46,25 +52,32 @@ void Arena::reset() {
   used_before_current_ = 0;
 }
 
-void Arena::reserve(size_t bytes, ThreadPool* pool) {
+Arena::~Arena() { wait_populated(); }
+
+void Arena::wait_populated() {
+  if (populator_.joinable()) populator_.join();
+}
+
+void Arena::reserve(size_t bytes) {
+  stop_populating_ = true;
+  wait_populated();
   reset();
   if (!chunks_.empty() && chunks_[0].size - chunks_[0].base >= bytes) return;
+  HugeBuffer buf(bytes);
+  if (buf.data() == nullptr) return;  // out of memory: keep growing on demand as before
   chunks_.clear();
-  alloc_bytes(bytes);  // one chunk of exactly this size
-  reset();
-  uint8_t* const mem = chunks_[0].mem.get();
-  const size_t size = chunks_[0].size;
-  constexpr size_t kPage = 4096, kSlice = size_t(16) << 20;
-  auto touch = [&](int64_t i, int) {
-    const size_t end = std::min(size, static_cast<size_t>(i + 1) * kSlice);
-    for (size_t off = static_cast<size_t>(i) * kSlice; off < end; off += kPage) mem[off] = 0;
-  };
-  const auto n_slices = static_cast<int64_t>((size + kSlice - 1) / kSlice);
-  if (pool != nullptr) {
-    pool->run(n_slices, touch);
-  } else {
-    for (int64_t i = 0; i < n_slices; ++i) touch(i, 0);
-  }
+  Chunk c;
+  c.mem = buf.data();
+  c.size = buf.size();
+  c.mapped = std::move(buf);
+  chunks_.push_back(std::move(c));
+  stop_populating_ = false;
+  populator_ = std::thread([this, mem = chunks_[0].mem, size = chunks_[0].size] {
+    constexpr size_t kSlice = size_t(32) << 20;
+    for (size_t off = 0; off < size && !stop_populating_; off += kSlice) {
+      if (madvise(mem + off, std::min(kSlice, size - off), kMadvPopulateWrite) != 0) break;  // old kernel
+    }
+  });
 }
 
 Arena::Mark Arena::mark() const {

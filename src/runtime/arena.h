@@ -6,14 +6,16 @@
 // difference between ~0.4 GB and ~25 GB of scratch).
 #pragma once
 
+#include "runtime/huge_alloc.h"
+
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <thread>
 #include <vector>
 
 namespace deepcpu {
-
-class ThreadPool;
 
 class Arena {
  public:
@@ -24,11 +26,21 @@ class Arena {
   size_t capacity_bytes() const;
   // The most bytes held at once since construction (alignment included, chunk tails not).
   size_t peak_bytes() const { return peak_; }
-  // Makes the first chunk hold at least `bytes` and touches every page of it, on `pool`'s
-  // threads when given, so that passes up to that size never fault in fresh memory in
-  // the middle of a step (on a VM the first touch of fresh memory can cost more than
-  // the step). Only between passes: every earlier pointer is invalid afterwards.
-  void reserve(size_t bytes, ThreadPool* pool = nullptr);
+  // Makes the first chunk hold at least `bytes` (huge-page memory) and faults all of it
+  // in, so that passes up to that size never fault in fresh memory in the middle of a
+  // step (on a VM the first touch of fresh memory can cost more than the step). The
+  // pages are populated by a background thread with MADV_POPULATE_WRITE, which never
+  // changes their contents, so the arena may be used at once; on kernels without it
+  // (before 5.14) they fault in on first use as before. Only between passes: every
+  // earlier pointer is invalid afterwards.
+  void reserve(size_t bytes);
+  // Waits until the background population of the reserved chunk has finished.
+  void wait_populated();
+
+  Arena() = default;
+  ~Arena();
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
 
   struct Mark {
     size_t chunk = 0;
@@ -40,7 +52,9 @@ class Arena {
 
  private:
   struct Chunk {
-    std::unique_ptr<uint8_t[]> mem;
+    std::unique_ptr<uint8_t[]> heap;
+    HugeBuffer mapped;  // the reserved chunk
+    uint8_t* mem = nullptr;
     size_t size = 0;
     size_t used = 0;
     size_t base = 0;  // padding that aligns the first allocation
@@ -49,6 +63,8 @@ class Arena {
   size_t current_ = 0;
   size_t used_before_current_ = 0;  // bytes held in chunks before current_
   size_t peak_ = 0;
+  std::thread populator_;
+  std::atomic<bool> stop_populating_{false};
 };
 
 }  // namespace deepcpu

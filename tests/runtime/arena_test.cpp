@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "runtime/arena.h"
-#include "runtime/thread_pool.h"
+#include <vector>
 
 namespace deepcpu {
 namespace {
@@ -64,12 +64,11 @@ TEST(Arena, PeakCountsWhatIsHeldAtOnce) {
 }
 
 TEST(Arena, ReservedChunkHoldsAPassWithoutGrowing) {
-  ThreadPool pool(2);
   Arena a;
   a.alloc_bytes(1000);
   const size_t want = size_t(40) << 20;
-  a.reserve(want, &pool);
-  EXPECT_EQ(a.capacity_bytes() >= want, true);
+  a.reserve(want);
+  EXPECT_GE(a.capacity_bytes(), want);
   const size_t cap = a.capacity_bytes();
   for (int pass = 0; pass < 3; ++pass) {
     a.reset();
@@ -78,9 +77,35 @@ TEST(Arena, ReservedChunkHoldsAPassWithoutGrowing) {
   EXPECT_EQ(a.capacity_bytes(), cap);
   a.reserve(1 << 20);  // smaller: the reserved chunk stays
   EXPECT_EQ(a.capacity_bytes(), cap);
+}
+
+// The background population never changes what a pass wrote, even while it runs.
+TEST(Arena, UsableWhileThePagesArePopulated) {
+  for (int round = 0; round < 3; ++round) {
+    Arena a;
+    a.reserve(size_t(96) << 20);
+    std::vector<uint32_t*> blocks;
+    for (int i = 0; i < 96; ++i) {
+      auto* p = static_cast<uint32_t*>(a.alloc_bytes((size_t(1) << 20) - 64));
+      for (size_t j = 0; j < ((size_t(1) << 20) - 64) / 4; j += 1024) p[j] = static_cast<uint32_t>(i * 7919 + j);
+      blocks.push_back(p);
+    }
+    a.wait_populated();
+    for (int i = 0; i < 96; ++i) {
+      for (size_t j = 0; j < ((size_t(1) << 20) - 64) / 4; j += 1024) {
+        ASSERT_EQ(blocks[i][j], static_cast<uint32_t>(i * 7919 + j)) << "block " << i;
+      }
+    }
+  }
+}
+
+TEST(Arena, ReserveAgainWhilePopulatingAndDestroyMidway) {
+  Arena a;
+  a.reserve(size_t(64) << 20);
+  a.reserve(size_t(128) << 20);  // stops and joins the first population
+  EXPECT_GE(a.capacity_bytes(), size_t(128) << 20);
   Arena b;
-  b.reserve(size_t(3) << 20);  // without a pool
-  EXPECT_GE(b.capacity_bytes(), size_t(3) << 20);
+  b.reserve(size_t(256) << 20);  // destroyed while populating: must join, not crash
 }
 
 }  // namespace
