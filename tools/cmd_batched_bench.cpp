@@ -119,6 +119,7 @@ int cmd_batched_bench(int argc, char** argv) {
   auto loaded = load_engine(*options, false);
   if (!loaded) return fail("batched-bench", loaded.status().message());
   Engine& engine = **loaded;
+  engine.wait_warm();
   const EngineOptions& eo = engine.options();
   const ModelSummary& sm = engine.summary();
   const bool jsonl = f.output_format == "jsonl";

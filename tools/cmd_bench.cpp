@@ -212,6 +212,7 @@ int cmd_bench(int argc, char** argv) {
       auto loaded = load_engine(o, false);
       if (!loaded) return fail("bench", loaded.status().message());
       Engine& engine = **loaded;
+      engine.wait_warm();
       const ModelSummary& sm = engine.summary();
       auto traffic = weight_traffic(engine.gguf_file());
       if (!traffic) return fail("bench", traffic.status().message());

@@ -180,6 +180,8 @@ Status Engine::warm_up() {
   return Status::ok();
 }
 
+void Engine::wait_warm() { scratch_->arena.wait_populated(); }
+
 const Tokenizer& Engine::tokenizer() const { return *tokenizer_; }
 const ModelSummary& Engine::summary() const { return summary_; }
 int Engine::n_vocab() const { return model_->n_vocab(); }

@@ -96,6 +96,10 @@ class Engine {
   // cache as it was before the call.
   Status decode(const Batch& batch, std::vector<float>* logits);
 
+  // Waits until the warm-up's scratch memory is fully faulted in (it is populated in the
+  // background after load returns); benchmarks call it so that no row pays for it.
+  void wait_warm();
+
   // Forget a sequence's cached tokens from position `from` on (0: all of it).
   void truncate_sequence(int32_t seq, int32_t from = 0);
   int32_t sequence_length(int32_t seq) const;
