@@ -173,7 +173,7 @@ TEST_P(PackedGemm, UnpackedGemmAgreesWithinRounding) {
 }
 
 TEST_P(PackedGemm, PrefillShapes) {
-  // Token counts around the AMX tile (16 tokens) and token-block edges, odd block counts, R1's k,
+  // Token counts around the AMX tiles (16 and 32 tokens) and token-block edges, odd block counts, R1's k,
   // rows not a multiple of 16, row splits; each token alone (the m = 1 GEMV) and the
   // first 16 tokens as their own batch must give the batch's bits.
   const Table& t = GetParam().table;
@@ -183,7 +183,10 @@ TEST_P(PackedGemm, PrefillShapes) {
     int64_t k, rows, m;
   };
   const Shape shapes[] = {{32, 37, 513}, {96, 50, 100}, {96, 21, 17},   {4096, 40, 33}, {7168, 35, 16},
-                          {7168, 19, 31}, {4096, 24, 64}, {32, 17, 64}, {160, 33, 513}, {96, 16, 31}};
+                          {7168, 19, 31}, {4096, 24, 64}, {32, 17, 64}, {160, 33, 513}, {96, 16, 31},
+                          // AMX 2x2 tiles (32 tokens x 32 rows): partial second token tile and row
+                          // group, a last k chunk of one odd block (nb = 129), token blocks of 32 (k 7168)
+                          {96, 32, 32},   {64, 48, 48},   {4128, 48, 63}, {7168, 33, 65}, {64, 80, 17}};
   for (const Shape& s : shapes) {
     for (int style = 0; style < 2; ++style) {
       SCOPED_TRACE(::testing::Message() << "k=" << s.k << " rows=" << s.rows << " m=" << s.m << " style=" << style);

@@ -13,24 +13,29 @@
 // kernels whatever m, tile shapes or row splits (a token alone, m = 1, gets the bits it
 // gets in a batch).
 //
-// Why this shape: per 16 x 16 C tile and block the epilogue is 16 loads + 16 cvt + 16 mul
-// + 16 fma (48 FP uops on two ports), and it is the bottleneck, not the TMUL. So the
-// accumulators of one 16-token x 16-row output tile stay in zmm registers over a chunk
-// of k, and the epilogue of a block pair runs one pair behind its tile store. A
-// microbenchmark (L1-resident data, one core of this 2-vCPU Sapphire Rapids VM) gave,
-// per 16x16x32 block: TMUL + tile store ~11.5 ns, epilogue alone ~8 ns, both ~19 ns
-// (~850 GOPS): the two do not overlap, so ~2x over VNNI is about the ceiling of any
-// kernel that keeps the per-block float order. Tried and no faster: four C tiles
-// unrolled over four blocks, A tiles copied tile-contiguous (512 B) instead of k apart,
-// k chunks of 8 blocks (slower; 128 is best: fewer pipeline restarts, the B chunk of a
-// group, 68 KiB, stays in L2 for the token tiles).
+// Why this shape: per 16 x 16 C tile and block the epilogue (tile store, 16 loads,
+// 16 cvt, 16 mul, 16 fma) costs more than the TMUL, and on this VM the two overlap badly
+// (in the kernel, m = 64: TMUL + stores alone ~800 GOPS, epilogue alone ~950, both
+// ~550). So the kernel works on 2 x 2 register tiles, 32 tokens x 32 rows (tile2x2):
+// each A and B tile load serves two tile multiplies (half the L2 -> tile traffic of
+// 16 x 16), A tiles are copied tile-contiguous (16 rows 32 bytes apart, not k apart,
+// which for k = 4096 put all rows in one L1 set), the tiles of block b + 2 are
+// prefetched into L1 (~10%), the f32 accumulators live in an L1 buffer, and the
+// epilogue of a block pair runs one pair behind its tile stores, cut into eight pieces
+// issued between the tile multiplies of the next pair. Tried and no faster: zeroing C
+// by a tile load of zeros instead of tilezero; two multiplies queued ahead of each
+// tile store; moving the accumulator buffer off the 4 KiB alias of the C buffers; the
+// 16 x 16 register-accumulator kernel for <= 16 tokens (the 1 x 2 variant of
+// tile2x2 is 10-15% faster there). Before (16 x 16 tiles, accumulators in zmm, one
+// tile multiply per A/B load): ~470-520 GOPS; k chunks of 128 blocks stay (the B
+// chunk of two groups, 136 KiB, stays in L2 for the token tiles).
 //
-// Measured (bench/packed_bench --m=N, 1 thread, same run, GOPS AMX vs VNNI):
-//   4096x4096        m=16 474 vs 244, m=64 464 vs 309, m=512 470 vs 298
-//   R1 gate/up       m=16 504 vs 248, m=64 481 vs 280, m=512 480 vs 285
-//   R1 down          m=16 523 vs 256, m=64 472 vs 319, m=512 430 vs 256
-//   m=5 / 8 / 12: 1.4x / 1.5x / 1.8x VNNI (the A tile is zero-padded to 16 tokens; the
-//   epilogue runs only for the real ones), hence kMinTokens = 5.
+// Measured (bench/packed_bench --m=N, 1 thread, same run, GOPS AMX vs VNNI; the
+// 16 x 16 kernel before it in brackets):
+//   4096x4096        m=16 589 vs 264 [479], m=64 560 vs 315 [478], m=512 546 vs 309 [497]
+//   R1 gate/up       m=16 589 vs 273 [521], m=64 599 vs 305 [488], m=512 578 vs 299 [530]
+//   R1 down          m=16 594 vs 259 [514], m=64 565 vs 327 [493], m=512 490 vs 258 [376]
+//   m < 5 goes to the VNNI GEMV (kMinTokens; the A tile is zero-padded to 16 tokens).
 //
 // Tile configuration is per thread: each thread loads it on its first call
 // (thread_local flag); the process asked Linux for the AMX tile state at start-up
@@ -100,9 +105,10 @@ void configure_tiles() {
   tls_configured = true;
 }
 
-// Per-thread scratch: activation quants (rows of k bytes, token count padded to a
-// multiple of 16 with zero rows) and their f32 scales (rows of nb). (A tile-ordered copy,
-// each A tile 512 contiguous bytes, measured no faster.)
+// Per-thread scratch: activation quants in A tile order (token count padded to a multiple
+// of 16 with zero rows; tokens 16i..16i+15 of block b are the 512 contiguous bytes at
+// (i * nb + b) * 512, row stride 32: rows k apart would all fall in one L1 set when k is
+// a multiple of 4096) and their f32 scales (rows of nb).
 struct Scratch {
   std::vector<int8_t> aq;
   std::vector<float> da;
@@ -114,73 +120,129 @@ void prepare(const uint8_t* a, size_t arb, int64_t n, int64_t n_pad, int64_t nb,
   for (int64_t t = 0; t < n; ++t) {
     const auto* blk = reinterpret_cast<const BlockQ8_0*>(a + t * arb);
     for (int64_t b = 0; b < nb; ++b) {
-      std::memcpy(aq + t * k + b * kQ8_0Block, blk[b].qs, kQ8_0Block);
+      std::memcpy(aq + (t / 16) * 16 * k + b * 512 + (t % 16) * kQ8_0Block, blk[b].qs, kQ8_0Block);
       da[t * nb + b] = fp16_to_f32(blk[b].d);
     }
   }
-  std::memset(aq + n * k, 0, static_cast<size_t>((n_pad - n) * k));
+  for (int64_t t = n; t < n_pad; ++t) {
+    for (int64_t b = 0; b < nb; ++b) std::memset(aq + (t / 16) * 16 * k + b * 512 + (t % 16) * kQ8_0Block, 0, kQ8_0Block);
+  }
   std::fill(da + n * nb, da + n_pad * nb, 0.0f);
 }
 
-// 16 weight rows (one group) x NT tokens (NT <= 16; the A tile always holds 16, padded
-// with zero rows) over blocks [b0, b1); the partial sums start from c (or 0 when b0 == 0)
-// and go back to c[t * ldc + l] for t < NT, lanes in mask. Blocks go in pairs through
-// C tiles tmm0/1, and the float epilogue of a pair runs after the TMUL work of the next
-// pair is issued, from a buffer stored one pair earlier: a vector load right behind the
-// tile store of its data waits for that store to commit, which stalled the whole loop.
-template <int NT>
-void tile(const uint8_t* grp, const int8_t* aq, int64_t k, const float* da, int64_t nb, int64_t b0, int64_t b1,
-          float* c, int64_t ldc, __mmask16 mask) {
-  alignas(64) int32_t buf[2][2][16 * 16];
-  __m512 acc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = b0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask, c + t * ldc);
-  auto epilogue = [&](const int32_t* cb, int64_t b) {
-    const __m512 dw = block_scales(grp, b);
-    for (int t = 0; t < NT; ++t) {
-      const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(da[t * nb + b]));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cb + 16 * t)), d, acc[t]);
+// 2 x 2 register tiles: 32 tokens (A tiles tmm4/5) x 32 weight rows (two groups, B tiles
+// tmm6/7) through four C tiles (tmm0-3: C[2 * ta + tb]), over blocks [b0, b1). The f32
+// accumulators of the 32 x 32 outputs live in acc (L1: acc[t * 32 + 16 * tb + l]). Blocks
+// go in pairs; the epilogue of a pair runs one pair behind its tile stores (a vector load
+// right behind the tile store of its data would wait for that store to commit), cut in
+// eight pieces (one C tile, 8 tokens, both blocks) issued between the tile multiplies and
+// stores of the next pair so that the FP work overlaps the TMUL work.
+// A2: tokens 16..31 exist (nt > 16); B2: the second group exists.
+template <bool A2, bool B2>
+void tile2x2(const uint8_t* g0, const uint8_t* g1, const int8_t* aq, int64_t k, const float* da, int64_t nb,
+             int64_t b0, int64_t b1, int nt, float* acc) {
+  alignas(64) int32_t buf[2][2][4][16 * 16];
+  const int nt0 = std::min(nt, 16), nt1 = nt - nt0;
+  const int8_t* aq1 = aq + 16 * k;
+  // Tokens [8h, 8h + 8) of C tile (ta, tb), blocks b (and b + 1 when two), from pb.
+  auto epi = [g0, g1, nt0, nt1, da, nb, acc](int32_t (*pb)[4][256], int64_t b, int ta, int tb, int h, bool two) {
+    const int n = std::min(ta ? nt1 : nt0, 8 * h + 8) - 8 * h;
+    if (n <= 0) return;
+    const uint8_t* g = tb ? g1 : g0;
+    const int64_t ldd = nb;
+    const float* d = da + (ta * 16 + 8 * h) * ldd + b;
+    float* ac = acc + (ta * 16 + 8 * h) * 32 + tb * 16;
+    const int32_t* c0 = pb[0][2 * ta + tb] + 16 * 8 * h;
+    const __m512 dw0 = block_scales(g, b);
+    if (two) {
+      const int32_t* c1 = pb[1][2 * ta + tb] + 16 * 8 * h;
+      const __m512 dw1 = block_scales(g, b + 1);
+#pragma GCC unroll 8
+      for (int t = 0; t < n; ++t) {
+        __m512 a = _mm512_load_ps(ac + t * 32);
+        a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c0 + 16 * t)),
+                            _mm512_mul_ps(dw0, _mm512_set1_ps(d[t * ldd])), a);
+        a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c1 + 16 * t)),
+                            _mm512_mul_ps(dw1, _mm512_set1_ps(d[t * ldd + 1])), a);
+        _mm512_store_ps(ac + t * 32, a);
+      }
+    } else {
+      for (int t = 0; t < n; ++t) {
+        __m512 a = _mm512_load_ps(ac + t * 32);
+        a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c0 + 16 * t)),
+                            _mm512_mul_ps(dw0, _mm512_set1_ps(d[t * ldd])), a);
+        _mm512_store_ps(ac + t * 32, a);
+      }
+    }
+  };
+  // Block b into out[0..3]; with prev, the pieces of half h of the previous pair's epilogue
+  // (blocks pb_b, pb_b + 1) in between.
+  auto step = [&](int64_t b, int32_t (*out)[256], int32_t (*prev)[4][256], int64_t pb_b, int h, bool two) {
+    if (b + 2 < b1) {  // the tiles of block b + 2 into L1 (measured ~10% faster)
+      const int64_t bp = b + 2;
+      const char* pa = reinterpret_cast<const char*>(aq + bp * 512);
+      const char* pb0 = reinterpret_cast<const char*>(block_q(g0, bp));
+      const char* pb1 = reinterpret_cast<const char*>(block_q(g1, bp));
+      for (int i = 0; i < 8; ++i) {
+        _mm_prefetch(pa + 64 * i, _MM_HINT_T0);
+        if (A2) _mm_prefetch(pa + 16 * k + 64 * i, _MM_HINT_T0);
+        _mm_prefetch(pb0 + 64 * i, _MM_HINT_T0);
+        if (B2) _mm_prefetch(pb1 + 64 * i, _MM_HINT_T0);
+      }
+    }
+    _tile_loadd(4, aq + b * 512, kQ8_0Block);
+    _tile_loadd(6, block_q(g0, b), 64);
+    _tile_zero(0);
+    _tile_dpbssd(0, 4, 6);
+    if (prev) epi(prev, pb_b, 0, 0, h, two);
+    _tile_stored(0, out[0], 64);
+    if constexpr (B2) {
+      _tile_loadd(7, block_q(g1, b), 64);
+      _tile_zero(1);
+      _tile_dpbssd(1, 4, 7);
+      if (prev) epi(prev, pb_b, 0, 1, h, two);
+      _tile_stored(1, out[1], 64);
+    }
+    if constexpr (A2) {
+      _tile_loadd(5, aq1 + b * 512, kQ8_0Block);
+      _tile_zero(2);
+      _tile_dpbssd(2, 5, 6);
+      if (prev) epi(prev, pb_b, 1, 0, h, two);
+      _tile_stored(2, out[2], 64);
+      if constexpr (B2) {
+        _tile_zero(3);
+        _tile_dpbssd(3, 5, 7);
+        if (prev) epi(prev, pb_b, 1, 1, h, two);
+        _tile_stored(3, out[3], 64);
+      }
+    }
+  };
+  auto epi_all = [&](int32_t (*pb)[4][256], int64_t b, bool two) {
+    for (int h = 0; h < 2; ++h) {
+      epi(pb, b, 0, 0, h, two);
+      if constexpr (B2) epi(pb, b, 0, 1, h, two);
+      if constexpr (A2) epi(pb, b, 1, 0, h, two);
+      if constexpr (A2 && B2) epi(pb, b, 1, 1, h, two);
     }
   };
   int64_t b = b0;
   int cur = 0;
   for (; b + 1 < b1; b += 2, cur ^= 1) {
-    _tile_loadd(4, aq + b * kQ8_0Block, k);
-    _tile_loadd(6, block_q(grp, b), 64);
-    _tile_zero(0);
-    _tile_dpbssd(0, 4, 6);
-    _tile_loadd(5, aq + (b + 1) * kQ8_0Block, k);
-    _tile_loadd(7, block_q(grp, b + 1), 64);
-    _tile_zero(1);
-    _tile_dpbssd(1, 5, 7);
-    if (b > b0) {
-      epilogue(buf[cur ^ 1][0], b - 2);
-      epilogue(buf[cur ^ 1][1], b - 1);
-    }
-    _tile_stored(0, buf[cur][0], 64);
-    _tile_stored(1, buf[cur][1], 64);
+    int32_t (*prev)[4][256] = b > b0 ? buf[cur ^ 1] : nullptr;
+    step(b, buf[cur][0], prev, b - 2, 0, true);
+    step(b + 1, buf[cur][1], prev, b - 2, 1, true);
   }
-  if (b > b0) {
-    epilogue(buf[cur ^ 1][0], b - 2);
-    epilogue(buf[cur ^ 1][1], b - 1);
+  if (b > b0) epi_all(buf[cur ^ 1], b - 2, true);
+  if (b < b1) {  // a last odd block
+    step(b, buf[0][0], nullptr, 0, 0, false);
+    epi_all(buf[0], b, false);
   }
-  if (b < b1) {  // a last odd block: its zero pad partner is never added (it could flip -0)
-    _tile_loadd(4, aq + b * kQ8_0Block, k);
-    _tile_loadd(6, block_q(grp, b), 64);
-    _tile_zero(0);
-    _tile_dpbssd(0, 4, 6);
-    _tile_stored(0, buf[0][0], 64);
-    epilogue(buf[0][0], b);
-  }
-  for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(c + t * ldc, mask, acc[t]);
 }
 
-using TileFn = void (*)(const uint8_t*, const int8_t*, int64_t, const float*, int64_t, int64_t, int64_t, float*,
-                       int64_t, __mmask16);
-template <int... I>
-constexpr std::array<TileFn, sizeof...(I)> make_tiles(std::integer_sequence<int, I...>) {
-  return {&tile<I + 1>...};
-}
-constexpr auto kTiles = make_tiles(std::make_integer_sequence<int, kTileTokens>{});
+using Tile2Fn = void (*)(const uint8_t*, const uint8_t*, const int8_t*, int64_t, const float*, int64_t, int64_t,
+                         int64_t, int, float*);
+constexpr Tile2Fn kTiles2[2][2] = {{&tile2x2<false, false>, &tile2x2<false, true>},
+                                   {&tile2x2<true, false>, &tile2x2<true, true>}};
 
 void gemm_packed_amx(const void* wp, int64_t k, const void* a, size_t arb, int64_t r0, int64_t r1, int64_t m, float* c,
                      int64_t ldc) {
@@ -195,7 +257,7 @@ void gemm_packed_amx(const void* wp, int64_t k, const void* a, size_t arb, int64
   const size_t gb = group_bytes(nb);
   Scratch& sc = tls;
   int64_t tb = static_cast<int64_t>(kTokenBlockBytes / static_cast<size_t>(k + 4 * nb));
-  tb = std::min<int64_t>(m, std::max<int64_t>(kTileTokens, tb / kTileTokens * kTileTokens));
+  tb = std::min<int64_t>(m, std::max<int64_t>(2 * kTileTokens, tb / (2 * kTileTokens) * (2 * kTileTokens)));
   const int64_t tb_pad = (tb + kTileTokens - 1) / kTileTokens * kTileTokens;
   if (sc.aq.size() < static_cast<size_t>(tb_pad * k)) sc.aq.resize(tb_pad * k);
   if (sc.da.size() < static_cast<size_t>(tb_pad * nb)) sc.da.resize(tb_pad * nb);
@@ -203,16 +265,28 @@ void gemm_packed_amx(const void* wp, int64_t k, const void* a, size_t arb, int64
     const int64_t nt_blk = std::min(tb, m - t0);
     const int64_t nt_pad = (nt_blk + kTileTokens - 1) / kTileTokens * kTileTokens;
     prepare(ab + t0 * arb, arb, nt_blk, nt_pad, nb, sc.aq.data(), sc.da.data());
-    for (int64_t r = r0; r < r1; r += G) {
-      const uint8_t* grp = p + (r / G) * gb;
-      const __mmask16 mask = row_mask(r1 - r);
+    for (int64_t r = r0; r < r1; r += 2 * G) {
+      const uint8_t* g0 = p + (r / G) * gb;
+      const bool two_groups = r + G < r1;
+      const __mmask16 mask[2] = {row_mask(r1 - r), two_groups ? row_mask(r1 - r - G) : __mmask16(0)};
       // k in chunks of kChunkBlocks: each token tile restarts its accumulators from c.
       for (int64_t kb = 0; kb < nb; kb += kChunkBlocks) {
         const int64_t kb1 = std::min(nb, kb + kChunkBlocks);
-        for (int64_t it = 0; it < nt_blk; it += kTileTokens) {
-          const int nt = static_cast<int>(std::min<int64_t>(kTileTokens, nt_blk - it));
-          kTiles[nt - 1](grp, sc.aq.data() + it * k, k, sc.da.data() + it * nb, nb, kb, kb1, c + (t0 + it) * ldc + r,
-                         ldc, mask);
+        for (int64_t it = 0; it < nt_blk; it += 2 * kTileTokens) {
+          const int nt = static_cast<int>(std::min<int64_t>(2 * kTileTokens, nt_blk - it));
+          float* cc = c + (t0 + it) * ldc + r;
+          alignas(64) float acc[32 * 32];
+          for (int t = 0; t < nt; ++t) {
+            for (int j = 0; j < 2; ++j) {
+              _mm512_store_ps(acc + t * 32 + 16 * j,
+                              kb == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[j], cc + t * ldc + 16 * j));
+            }
+          }
+          kTiles2[nt > kTileTokens][two_groups](g0, g0 + gb, sc.aq.data() + it * k, k, sc.da.data() + it * nb, nb,
+                                                 kb, kb1, nt, acc);
+          for (int t = 0; t < nt; ++t) {
+            for (int j = 0; j < 2; ++j) _mm512_mask_storeu_ps(cc + t * ldc + 16 * j, mask[j], _mm512_load_ps(acc + t * 32 + 16 * j));
+          }
         }
       }
     }
