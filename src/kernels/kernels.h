@@ -74,11 +74,16 @@ struct MatmulKernels {
 // each element's operations happen in the same order whatever n is.
 using AxpyFn = void (*)(float* y, float a, const float* x, int64_t n);
 using ScaleFn = void (*)(float* y, float a, int64_t n);
+// n_rows axpys in a row: y[i] += w[j] * x[j * ldx + i] for j = 0, 1, ... n_rows - 1, each
+// element getting exactly the operations axpy_f32(y, w[j], x + j * ldx, n) would give it, in
+// that order, with y held in registers across j (attention's P.V over one KV block).
+using AxpyRowsFn = void (*)(float* y, const float* w, const float* x, int64_t ldx, int64_t n_rows, int64_t n);
 
 struct Table {
   Isa isa = Isa::kScalar;
   AxpyFn axpy_f32 = nullptr;
   ScaleFn scale_f32 = nullptr;
+  AxpyRowsFn axpy_rows_f32 = nullptr;
   MatmulKernels f32, f16, bf16, q8_0;
   ToFloatRowFn to_float_f16 = nullptr, to_float_bf16 = nullptr, to_float_q8_0 = nullptr;
   ConvertRowFn from_float_f16 = nullptr, from_float_bf16 = nullptr, from_float_q8_0 = nullptr;

@@ -10,11 +10,16 @@ void axpy(float* y, float a, const float* x, int64_t n) {
 void scale(float* y, float a, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] *= a;
 }
+// The definition of axpy_rows_f32: one axpy per row, in row order.
+void axpy_rows(float* y, const float* w, const float* x, int64_t ldx, int64_t n_rows, int64_t n) {
+  for (int64_t j = 0; j < n_rows; ++j) axpy(y, w[j], x + j * ldx, n);
+}
 }  // namespace
 
 void fill_vec_ops_scalar(Table& t) {
   t.axpy_f32 = axpy;
   t.scale_f32 = scale;
+  t.axpy_rows_f32 = axpy_rows;
 }
 
 }  // namespace deepcpu::kernels

@@ -1,5 +1,6 @@
-// avx512 vector helpers: y += a x with FMA, y *= a. Tails use the fused scalar fmaf so
-// every element gets the same single rounding whatever n is.
+// avx512 vector helpers: y += a x with FMA, y *= a, and several axpys in a row with y held in
+// registers. Tails use the fused scalar fmaf so every element gets the same single rounding
+// whatever n is.
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -22,11 +23,36 @@ void scale(float* y, float a, int64_t n) {
   for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_mul_ps(va, _mm512_loadu_ps(y + i)));
   for (; i < n; ++i) y[i] *= a;
 }
+// axpy_rows: NV vectors of y stay in registers while the rows stream past; per element
+// the same fmadd(w[j], x, y) chain as n_rows calls of axpy, and the same scalar fma tail.
+template <int NV>
+inline void axpy_rows_step(float* y, const float* w, const float* x, int64_t ldx, int64_t n_rows) {
+  __m512 acc[NV];
+  for (int v = 0; v < NV; ++v) acc[v] = _mm512_loadu_ps(y + v * 16);
+  for (int64_t j = 0; j < n_rows; ++j) {
+    const __m512 wj = _mm512_set1_ps(w[j]);
+    const float* xj = x + j * ldx;
+    for (int v = 0; v < NV; ++v) acc[v] = _mm512_fmadd_ps(wj, _mm512_loadu_ps(xj + v * 16), acc[v]);
+  }
+  for (int v = 0; v < NV; ++v) _mm512_storeu_ps(y + v * 16, acc[v]);
+}
+void axpy_rows(float* y, const float* w, const float* x, int64_t ldx, int64_t n_rows, int64_t n) {
+  int64_t i = 0;
+  for (; i + 128 <= n; i += 128) axpy_rows_step<8>(y + i, w, x + i, ldx, n_rows);
+  for (; i + 64 <= n; i += 64) axpy_rows_step<4>(y + i, w, x + i, ldx, n_rows);
+  for (; i + 16 <= n; i += 16) axpy_rows_step<1>(y + i, w, x + i, ldx, n_rows);
+  for (; i < n; ++i) {
+    float acc = y[i];
+    for (int64_t j = 0; j < n_rows; ++j) acc = std::fma(w[j], x[j * ldx + i], acc);
+    y[i] = acc;
+  }
+}
 }  // namespace
 
 void fill_vec_ops_avx512(Table& t) {
   t.axpy_f32 = axpy;
   t.scale_f32 = scale;
+  t.axpy_rows_f32 = axpy_rows;
 }
 
 }  // namespace deepcpu::kernels

@@ -127,11 +127,23 @@ void attention_plain(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s,
 }
 
 
-// Online softmax (flash attention), same task split as the plain path. Per head keeps
-// the running max m, the running sum S and the unnormalised output in `out`:
+// Online softmax (flash attention). Per query row (token, head) keeps the running max m,
+// the running sum S and the unnormalised output in `out`:
 //   for each block: m' = max(m, block scores); out *= e^(m - m'); S *= e^(m - m')
 //                   out += sum_j e^(s_j - m') V_j; S += sum_j e^(s_j - m')
 //   finally out /= S.
+// Blocks are the cache's, aligned at multiples of kBlockTokens from position 0; a row at
+// position pos uses the first pos + 1 - p0 rows of the block holding pos.
+//
+// Tasks are (tile of up to kTileRows / chunk tokens of one sequence, KV head, chunk of
+// query heads): one pass over a KV block computes the scores of every (token, head) row
+// of the tile with one GEMM and dequantizes the block's V rows once for all of them. A
+// row's arithmetic is the same whatever tile it is in (a GEMM element depends only on
+// k; max, exp, S and the fma chain over j run per row in block order), so the tiling
+// and the thread count never change a bit, and prefill equals decode one token at a time.
+constexpr int kTileRows = 128;  // query rows (tokens x heads) per task, about
+constexpr int kTileTokensMax = 32;
+
 void attention_flash(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s, const float* q, float* out) {
   const KvLayerShape& ks = ctx.kv.shape(s.il);
   const DType type_k = ctx.kv.type_k();
@@ -145,66 +157,99 @@ void attention_flash(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s,
   const int chunk = std::min(group, kHeadChunk);
   const int n_chunks = (group + chunk - 1) / chunk;
   const size_t q_bytes = row_bytes(mk->dot_type, s.k_dim);
-  // scores [chunk][B], V tile [B][v_dim], m [chunk], S [chunk], converted queries.
-  const size_t per_thread =
-      static_cast<size_t>(chunk) * B + static_cast<size_t>(B) * s.v_dim + 2 * chunk + (chunk * q_bytes + 3) / 4 + 16;
-  float* scratch = ctx.arena.alloc(per_thread * ctx.pool.n_threads());
   const kernels::ToFloatRowFn v_to_float = ctx.kt.to_float(type_v);
 
-  const int64_t n_tasks = static_cast<int64_t>(ub.n) * s.n_head_kv * n_chunks;
+  // Tiles: runs of consecutive ubatch tokens of the same sequence, at most tile_tokens
+  // long; fewer tokens per tile when that is needed to give every thread a few tasks.
+  int tile_tokens = std::clamp(kTileRows / chunk, 1, kTileTokensMax);
+  const int64_t per_token_tasks = static_cast<int64_t>(s.n_head_kv) * n_chunks;
+  while (tile_tokens > 1 && (ub.n / tile_tokens) * per_token_tasks < 4 * ctx.pool.n_threads()) tile_tokens /= 2;
+  auto* tile_first = static_cast<int32_t*>(ctx.arena.alloc_bytes((ub.n + 1) * sizeof(int32_t)));
+  int n_tiles = 0;
+  for (int t = 0; t < ub.n; ++t) {
+    if (n_tiles == 0 || ub.seq[t] != ub.seq[t - 1] || t - tile_first[n_tiles - 1] == tile_tokens) {
+      tile_first[n_tiles++] = t;
+    }
+  }
+  tile_first[n_tiles] = ub.n;
+
+  // Per thread: scores [rows][B], V tile [B][v_dim], m [rows], S [rows], the converted
+  // queries [rows][q_bytes], rows = tile_tokens * chunk.
+  const size_t rows = static_cast<size_t>(tile_tokens) * chunk;
+  const size_t per_thread =
+      rows * B + static_cast<size_t>(B) * s.v_dim + 2 * rows + (rows * q_bytes + 3) / 4 + 16;
+  float* scratch = ctx.arena.alloc(per_thread * ctx.pool.n_threads());
+
+  const int64_t n_tasks = static_cast<int64_t>(n_tiles) * per_token_tasks;
   ctx.pool.run(n_tasks, [&](int64_t task, int thread) {
-    const int t = static_cast<int>(task / (s.n_head_kv * n_chunks));
+    // Later tiles first: they attend to longer prefixes, so the long tasks start early.
+    const int tile = n_tiles - 1 - static_cast<int>(task / per_token_tasks);
     const int hk = static_cast<int>(task / n_chunks % s.n_head_kv);
     const int h0 = hk * group + static_cast<int>(task % n_chunks) * chunk;
     const int nh = std::min(chunk, hk * group + group - h0);
-    const int32_t seq = ub.seq[t];
-    const int32_t n_kv = ub.pos[t] + 1;
-    float* sc = scratch + per_thread * thread;  // [nh][B]
-    float* vt = sc + static_cast<size_t>(chunk) * B;
+    const int t0 = tile_first[tile];
+    const int nt = tile_first[tile + 1] - t0;
+    const int32_t seq = ub.seq[t0];
+    int32_t n_kv = 0;  // blocks run up to the tile's last position
+    for (int it = 0; it < nt; ++it) n_kv = std::max(n_kv, ub.pos[t0 + it] + 1);
+    float* sc = scratch + per_thread * thread;  // [nt * nh][B], row it * nh + i
+    float* vt = sc + rows * B;
     float* m = vt + static_cast<size_t>(B) * s.v_dim;
-    float* S = m + chunk;
-    auto* qconv = reinterpret_cast<uint8_t*>(S + chunk);
-    auto o_row = [&](int i) { return out + (static_cast<int64_t>(t) * s.n_head + h0 + i) * s.v_dim; };
+    float* S = m + rows;
+    auto* qconv = reinterpret_cast<uint8_t*>(S + rows);
+    auto o_row = [&](int it, int i) { return out + (static_cast<int64_t>(t0 + it) * s.n_head + h0 + i) * s.v_dim; };
 
-    for (int i = 0; i < nh; ++i) {
-      mk->convert_row(q + (static_cast<int64_t>(t) * s.n_head + h0 + i) * s.k_dim, qconv + i * q_bytes, s.k_dim);
-      m[i] = -INFINITY;
-      S[i] = 0.0f;
-      std::fill(o_row(i), o_row(i) + s.v_dim, 0.0f);
+    for (int it = 0; it < nt; ++it) {
+      for (int i = 0; i < nh; ++i) {
+        const int r = it * nh + i;
+        mk->convert_row(q + (static_cast<int64_t>(t0 + it) * s.n_head + h0 + i) * s.k_dim, qconv + r * q_bytes,
+                        s.k_dim);
+        m[r] = -INFINITY;
+        S[r] = 0.0f;
+        std::fill(o_row(it, i), o_row(it, i) + s.v_dim, 0.0f);
+      }
     }
     for (int32_t p0 = 0; p0 < n_kv; p0 += B) {
-      const int32_t n_in = std::min<int32_t>(B, n_kv - p0);
-      mk->gemm(ctx.kv.k_row(s.il, seq, p0, hk), k_stride, qconv, q_bytes, s.k_dim, 0, n_in, nh, sc, B);
+      const int32_t n_blk = std::min<int32_t>(B, n_kv - p0);  // the most any row of the tile uses
+      mk->gemm(ctx.kv.k_row(s.il, seq, p0, hk), k_stride, qconv, q_bytes, s.k_dim, 0, n_blk,
+               static_cast<int64_t>(nt) * nh, sc, B);
       const uint8_t* v0 = ctx.kv.v_row(s.il, seq, p0, hk);
-      for (int j = 0; j < n_in; ++j) {
+      for (int j = 0; j < n_blk; ++j) {
         if (type_v == DType::kF32) {
           std::memcpy(vt + j * s.v_dim, v0 + j * v_stride, s.v_dim * sizeof(float));
         } else {
           v_to_float(v0 + j * v_stride, vt + j * s.v_dim, s.v_dim);
         }
       }
-      for (int i = 0; i < nh; ++i) {
-        float* si = sc + static_cast<size_t>(i) * B;
-        float bmax = -INFINITY;
-        for (int j = 0; j < n_in; ++j) {
-          si[j] *= s.scale;
-          bmax = std::max(bmax, si[j]);
-        }
-        float* o = o_row(i);
-        if (bmax > m[i]) {
-          const float r = std::exp(m[i] - bmax);  // 0 on the first block
-          ctx.kt.scale_f32(o, r, s.v_dim);
-          S[i] *= r;
-          m[i] = bmax;
-        }
-        for (int j = 0; j < n_in; ++j) {
-          const float w = std::exp(si[j] - m[i]);
-          S[i] += w;
-          ctx.kt.axpy_f32(o, w, vt + j * s.v_dim, s.v_dim);
+      for (int it = 0; it < nt; ++it) {
+        const int32_t n_in = std::min<int32_t>(B, ub.pos[t0 + it] + 1 - p0);
+        if (n_in <= 0) continue;  // this token's prefix ended before the block
+        for (int i = 0; i < nh; ++i) {
+          const int r = it * nh + i;
+          float* si = sc + static_cast<size_t>(r) * B;
+          float bmax = -INFINITY;
+          for (int j = 0; j < n_in; ++j) {
+            si[j] *= s.scale;
+            bmax = std::max(bmax, si[j]);
+          }
+          float* o = o_row(it, i);
+          if (bmax > m[r]) {
+            const float rescale = std::exp(m[r] - bmax);  // 0 on the first block
+            ctx.kt.scale_f32(o, rescale, s.v_dim);
+            S[r] *= rescale;
+            m[r] = bmax;
+          }
+          for (int j = 0; j < n_in; ++j) {
+            si[j] = std::exp(si[j] - m[r]);  // the weight of V_j
+            S[r] += si[j];
+          }
+          ctx.kt.axpy_rows_f32(o, si, vt, s.v_dim, n_in, s.v_dim);
         }
       }
     }
-    for (int i = 0; i < nh; ++i) ctx.kt.scale_f32(o_row(i), 1.0f / S[i], s.v_dim);
+    for (int it = 0; it < nt; ++it) {
+      for (int i = 0; i < nh; ++i) ctx.kt.scale_f32(o_row(it, i), 1.0f / S[it * nh + i], s.v_dim);
+    }
   });
 }
 
