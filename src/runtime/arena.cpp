@@ -52,7 +52,10 @@ void Arena::reset() {
   used_before_current_ = 0;
 }
 
-Arena::~Arena() { wait_populated(); }
+Arena::~Arena() {
+  stop_populating_ = true;  // at exit nobody needs the rest faulted in
+  wait_populated();
+}
 
 void Arena::wait_populated() {
   if (populator_.joinable()) populator_.join();
