@@ -54,13 +54,14 @@
 
 #include "base/fp16.h"
 #include "kernels/kernels.h"
+#include "kernels/packed_layout.h"
 
 namespace deepcpu::kernels {
 
 namespace {
 
-constexpr int G = kPackRows;
-constexpr size_t kPairBytes = 64 + 2 * 8 * G * 4;
+using packed::G;
+using packed::group_bytes;
 constexpr int kTileTokens = 16;
 // Activation bytes (int8 q + f32 scales) kept hot per pass over a row range.
 constexpr size_t kTokenBlockBytes = 384 * 1024;
@@ -71,13 +72,9 @@ constexpr int64_t kChunkBlocks = 128;
 
 GemmPackedFn g_small = nullptr;  // the gemm_packed this one replaced
 
-inline size_t group_bytes(int64_t nb) { return static_cast<size_t>((nb + 1) / 2) * kPairBytes; }
-inline const uint8_t* block_q(const uint8_t* grp, int64_t b) {
-  return grp + (b >> 1) * kPairBytes + 64 + (b & 1) * (8 * G * 4);
-}
+inline const uint8_t* block_q(const uint8_t* grp, int64_t b) { return grp + packed::block_q_offset(b); }
 inline __m512 block_scales(const uint8_t* grp, int64_t b) {
-  return _mm512_cvtph_ps(
-      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(grp + (b >> 1) * kPairBytes + (b & 1) * 32)));
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(grp + packed::block_d_offset(b))));
 }
 inline __mmask16 row_mask(int64_t n) {
   return n >= G ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1);
