@@ -50,7 +50,9 @@ TEST(NumaParse, CpuListMalformed) {
                           "0-99999", "1;2"}) {
     auto r = parse_cpu_list(bad);
     EXPECT_FALSE(r.is_ok()) << "'" << bad << "' parsed";
-    if (!r.is_ok()) EXPECT_NE(r.status().message().find("cpu list"), std::string::npos) << r.status().message();
+    if (!r.is_ok()) {
+      EXPECT_NE(r.status().message().find("cpu list"), std::string::npos) << r.status().message();
+    }
   }
 }
 
@@ -424,7 +426,9 @@ TEST(NumaPlan, EveryThreadGetsACpuItMayUse) {
           const ThreadPlan p = plan_ok(t, request(s, strict), n);
           for (const Cpus& c : p.cpus) {
             ASSERT_FALSE(c.empty());
-            if (strict) ASSERT_EQ(c.size(), 1u);
+            if (strict) {
+              ASSERT_EQ(c.size(), 1u);
+            }
             for (int cpu : c) ASSERT_GE(t.node_of_cpu(cpu), 0);
           }
         }
@@ -446,7 +450,9 @@ TEST(NumaMemory, DefaultPolicyIsANoOpAndLocalNodesAreAccepted) {
   for (const NumaNode& n : system_topology().nodes) nodes.push_back(n.id);
   for (auto mode : {NumaMemPolicy::Mode::kInterleave, NumaMemPolicy::Mode::kPreferred}) {
     Status st = apply_mem_policy(p, bytes, {mode, nodes});
-    if (!st.is_ok()) EXPECT_NE(st.message().find("mbind"), std::string::npos) << st.message();
+    if (!st.is_ok()) {
+      EXPECT_NE(st.message().find("mbind"), std::string::npos) << st.message();
+    }
   }
   static_cast<uint8_t*>(p)[0] = 1;  // the policy must not stop the page from being used
   munmap(p, bytes);
