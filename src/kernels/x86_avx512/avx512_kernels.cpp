@@ -11,6 +11,12 @@
 // DEEPCPU_ISA_GUARD: the top-level GLOB_RECURSE of src/kernels/*.cpp also picks this file up
 // on other architectures; there it compiles to nothing (dispatch never calls it).
 #if defined(__x86_64__)
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12 flags the _mm512_undefined_* inside the intrinsics' own headers once they are
+// inlined (most visibly in the unoptimised sanitizer build): a false positive.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <immintrin.h>
 
 #include <algorithm>
