@@ -12,21 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "engine/engine.h"
 
-namespace {
-
-double now(clockid_t c) {
-  timespec ts;
-  clock_gettime(c, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
-}
-
-}  // namespace
+using bench::median;
+using bench::now;
 
 int main(int argc, char** argv) {
   std::string model = "/tmp/mini.gguf";

@@ -21,25 +21,18 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "kernels/kernels.h"
 #include "runtime/huge_alloc.h"
 #include "runtime/thread_pool.h"
+
+using bench::median;
+using bench::now;
 
 namespace {
 
 using deepcpu::ThreadPool;
 namespace k = deepcpu::kernels;
-
-double now(clockid_t c) {
-  timespec ts;
-  clock_gettime(c, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 struct Shape {
   const char* name;
