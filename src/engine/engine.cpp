@@ -94,14 +94,20 @@ Result<std::unique_ptr<Engine>> Engine::load(const EngineOptions& options) {
   auto tok = Tokenizer::from_gguf(*e->file_);
   if (!tok) return tok.status();
   e->tokenizer_ = std::move(tok.value());
-  auto plan = plan_threads(system_topology(), o.placement, o.n_threads);  // runtime/numa.h
+  auto plan = plan_threads(o.topology != nullptr ? *o.topology : system_topology(), o.placement,
+                           o.n_threads);  // runtime/numa.h
   if (!plan) return plan.status();
   for (const std::string& w : plan->warnings) DEEPCPU_LOG_WARN("warning: {}", w);
   DEEPCPU_LOG_DEBUG("threads: {}; --poll {}", plan->describe(), o.placement.poll);
   // Thread 0 (the decode() caller) is pinned too: see ThreadPoolOptions in thread_pool.h.
-  e->pool_ = std::make_unique<ThreadPool>(o.n_threads, ThreadPoolOptions{plan->cpus, true, o.placement.poll});
+  e->pool_ = std::make_unique<ThreadPool>(o.n_threads,
+                                          ThreadPoolOptions{plan->cpus, true, o.placement.poll, plan->part_of_thread});
   e->packed_ = std::make_unique<PackedWeights>();
-  e->packed_->arena.set_mem_policy(plan->memory);  // before packing first touches it
+  e->packed_->set_placement(plan->split, plan->memory);  // before packing first touches it
+  if (!plan->split.nodes.empty() && o.repack) {
+    DEEPCPU_LOG_INFO("numa: each weight is split by rows over nodes {} ({} threads each), every part on its node",
+                     fmt::join(plan->split.nodes, ","), fmt::join(plan->split.threads, "/"));
+  }
   {
     // Loading waits on the disk about as long as it computes (packing, and first touches
     // of fresh memory): twice the threads keep both the disk and the cores busy, anywhere
@@ -160,6 +166,8 @@ Result<std::unique_ptr<Engine>> Engine::load(const EngineOptions& options) {
                     o.n_threads, kernels::isa_name(kernels::table().isa));
   return e;
 }
+
+int Engine::numa_parts() const { return static_cast<int>(packed_->arenas.size()); }
 
 Status Engine::warm_up() {
   // A short decode on sequence 0 (then forgotten) measures the scratch one token needs;

@@ -23,6 +23,9 @@ struct EngineOptions {
   // Which CPUs the threads run on and where packed weights live (--numa, -C, -Cr,
   // --cpu-strict, --poll); the default leaves both to the OS, as llama.cpp does.
   PlacementRequest placement;
+  // The machine the placement is planned for; nullptr: this one (system_topology()).
+  // Tests pass fake NUMA machines to run the split-by-node paths on one node.
+  const CpuTopology* topology = nullptr;
   int n_ctx = 4096;            // KV cache capacity in tokens, shared by all sequences
   int n_seq_max = 1;           // sequences that may be alive at once
   int n_batch = 2048;          // most tokens one decode() call accepts
@@ -89,6 +92,9 @@ class Engine {
   const ModelSummary& summary() const;
   const EngineOptions& options() const { return options_; }
   int n_vocab() const;
+  // How many NUMA parts each repacked weight is split into (--numa distribute on two or
+  // more nodes; runtime/numa.h NodeSplit), 1 otherwise.
+  int numa_parts() const;
 
   // Evaluates the batch (split into ubatches internally). On success `logits` holds one
   // row of n_vocab floats per token with want_logits, in batch order.

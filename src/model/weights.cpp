@@ -31,23 +31,42 @@ bool WeightPacker::wants(const Weight& w) const {
 }
 
 Status WeightPacker::plan(Weight* w, const std::string& name) {
-  const size_t slice = q8_.packed_bytes(w->n_rows, w->n_cols);
-  const size_t total = slice * static_cast<size_t>(w->n_slices);
-  uint8_t* dst = store_->arena.alloc(total);
-  if (dst == nullptr) {
-    return error("{}: out of memory for its packed copy ({:.1f} MiB); load with repack off (plain mmap)", name,
-                 total / 1048576.0);
+  constexpr int64_t G = kernels::kPackRows;
+  const int64_t n_groups = (w->n_rows + G - 1) / G;
+  const int n_parts = static_cast<int>(store_->arenas.size());
+  w->n_parts = n_parts;
+  w->packed_group_bytes = q8_.packed_bytes(G, w->n_cols);
+  for (int p = 0; p <= n_parts; ++p) w->part_row[p] = std::min(w->n_rows, store_->split.share_begin(n_groups, p) * G);
+  size_t total = 0;
+  for (int p = 0; p < n_parts; ++p) {
+    const size_t part = w->part_slice_bytes(p) * static_cast<size_t>(w->n_slices);
+    uint8_t* dst = store_->arenas[static_cast<size_t>(p)].alloc(std::max<size_t>(part, 1));
+    if (dst == nullptr) {
+      return error("{}: out of memory for its packed copy ({:.1f} MiB); load with repack off (plain mmap)", name,
+                   part / 1048576.0);
+    }
+    w->part_data[p] = dst;
+    const int64_t rows = w->part_row[p + 1] - w->part_row[p];
+    for (int64_t e = 0; e < w->n_slices && rows > 0; ++e) {
+      jobs_.push_back({w->data + static_cast<size_t>(e) * w->slice_bytes + static_cast<size_t>(w->part_row[p]) * w->row_bytes,
+                       w->row_bytes, rows, w->n_cols, dst + static_cast<size_t>(e) * w->part_slice_bytes(p)});
+    }
+    total += part;
   }
-  for (int64_t e = 0; e < w->n_slices; ++e) {
-    jobs_.push_back({w->data + static_cast<size_t>(e) * w->slice_bytes, w->row_bytes, w->n_rows, w->n_cols,
-                     dst + static_cast<size_t>(e) * slice});
-  }
-  w->set_packed(dst);
-  w->packed_slice_bytes = slice;
-  w->packed_group_bytes = q8_.packed_bytes(kernels::kPackRows, w->n_cols);
+  w->packed_of = w->data;
   store_->n_tensors += 1;
   store_->bytes += total;
   return Status::ok();
+}
+
+void PackedWeights::set_placement(const NodeSplit& s, const NumaMemPolicy& unsplit) {
+  split = s;
+  arenas = std::vector<HugeArena>(static_cast<size_t>(s.n_parts()));
+  if (s.nodes.empty()) {
+    arenas[0].set_mem_policy(unsplit);
+    return;
+  }
+  for (size_t p = 0; p < arenas.size(); ++p) arenas[p].set_mem_policy({NumaMemPolicy::Mode::kPreferred, {s.nodes[p]}});
 }
 
 std::vector<WeightPacker::Range> WeightPacker::source_ranges() const {

@@ -30,39 +30,58 @@ struct Weight {
   size_t row_bytes = 0;
   int64_t n_slices = 1;       // ne2 for 3-D tensors (experts, heads)
   size_t slice_bytes = 0;     // bytes between slices
-  // The packed copy of the same rows (kernels.h packed layout), or nullptr. It is valid
-  // only while data == packed_of: code that re-points `data` by hand (e.g. splitting a
-  // fused tensor) thereby falls back to the plain rows instead of reading wrong ones.
-  const uint8_t* packed = nullptr;
+  // The packed copy of the same rows (kernels.h packed layout), in `n_parts` parts: part p
+  // holds rows [part_row[p], part_row[p + 1]) (whole row groups) of every slice, slice
+  // after slice from part_data[p]. One part normally; one per NUMA node under --numa
+  // distribute (runtime/numa.h NodeSplit), each in that node's memory. Valid only while
+  // data == packed_of: code that re-points `data` by hand (e.g. splitting a fused tensor)
+  // thereby falls back to the plain rows instead of reading wrong ones.
+  int n_parts = 0;  // 0: not packed
+  const uint8_t* part_data[kMaxNumaParts] = {};
+  int64_t part_row[kMaxNumaParts + 1] = {};
   const uint8_t* packed_of = nullptr;
-  size_t packed_slice_bytes = 0;  // between slices of the packed copy
-  size_t packed_group_bytes = 0;  // between groups of kernels::kPackRows rows
+  size_t packed_group_bytes = 0;  // one group of kernels::kPackRows rows
 
   bool present() const { return data != nullptr; }
-  bool is_packed() const { return packed != nullptr && packed_of == data; }
+  bool is_packed() const { return n_parts > 0 && packed_of == data; }
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
+  // Bytes of part p in one slice.
+  size_t part_slice_bytes(int p) const {
+    const int64_t g = kernels::kPackRows;
+    return static_cast<size_t>((part_row[p + 1] + g - 1) / g - part_row[p] / g) * packed_group_bytes;
+  }
+  // The part holding row r (r < n_rows).
+  int part_of_row(int64_t r) const {
+    int p = 0;
+    while (p + 1 < n_parts && part_row[p + 1] <= r) ++p;
+    return p;
+  }
   // Slice e of a 3-D tensor as a 2-D view (expert e, head h).
   Weight slice(int64_t e) const {
     Weight w = *this;
     w.data = data + static_cast<size_t>(e) * slice_bytes;
     w.n_slices = 1;
-    w.set_packed(is_packed() ? packed + static_cast<size_t>(e) * packed_slice_bytes : nullptr);
+    w.packed_of = is_packed() ? w.data : nullptr;
+    for (int p = 0; p < n_parts; ++p) w.part_data[p] = part_data[p] + static_cast<size_t>(e) * part_slice_bytes(p);
     return w;
   }
-  // Rows [r0, r0+n) as a view (packed too when r0 starts a row group).
+  // Rows [r0, r0+n) as a view; still packed when r0 starts a row group and the weight is
+  // in one part.
   Weight rows(int64_t r0, int64_t n) const {
     Weight w = *this;
     w.data = row(r0);
     w.n_rows = n;
     w.n_slices = 1;
     const bool aligned = r0 % kernels::kPackRows == 0;
-    w.set_packed(is_packed() && aligned ? packed + static_cast<size_t>(r0 / kernels::kPackRows) * packed_group_bytes
-                                        : nullptr);
+    if (is_packed() && aligned && n_parts == 1) {
+      w.part_data[0] = part_data[0] + static_cast<size_t>(r0 / kernels::kPackRows) * packed_group_bytes;
+      w.part_row[1] = n;
+      w.packed_of = w.data;
+    } else {
+      w.n_parts = 0;
+      w.packed_of = nullptr;
+    }
     return w;
-  }
-  void set_packed(const uint8_t* p) {
-    packed = p;
-    packed_of = p != nullptr ? data : nullptr;
   }
   const float* f32() const { return reinterpret_cast<const float*>(data); }
 };
@@ -79,10 +98,24 @@ struct OwnedWeights {
 // Owns the packed copies (huge-page memory); must outlive every Weight pointing into it
 // (the Engine keeps it beside the Model).
 struct PackedWeights {
-  HugeArena arena;
+  // One arena per NUMA part (split.n_parts()), part p's placed on split.nodes[p]; one
+  // arena with the plan's policy (interleave, preferred, default) otherwise.
+  NodeSplit split;
+  std::vector<HugeArena> arenas = std::vector<HugeArena>(1);
   int64_t n_tensors = 0;
   size_t bytes = 0;
+
+  // Sets the split and each part's memory placement; before anything is packed.
+  void set_placement(const NodeSplit& s, const NumaMemPolicy& unsplit);
 };
+
+// Rows [r0, r1) of w, all inside part p, through a packed gemm (kernels.h GemmPackedFn):
+// y[t * ldy + r] for r in [r0, r1).
+inline void gemm_packed_part(const kernels::MatmulKernels& mk, const Weight& w, int p, const void* a,
+                             size_t a_row_bytes, int64_t r0, int64_t r1, int64_t m, float* y, int64_t ldy) {
+  const int64_t base = w.part_row[p];
+  mk.gemm_packed(w.part_data[p], w.n_cols, a, a_row_bytes, r0 - base, r1 - base, m, y + base, ldy);
+}
 
 class ThreadPool;
 

@@ -240,6 +240,16 @@ const CpuTopology& system_topology() {
   return topo;
 }
 
+int64_t NodeSplit::share_begin(int64_t n, int d) const {
+  if (nodes.empty()) return d <= 0 ? 0 : n;
+  int64_t before = 0, total = 0;
+  for (size_t i = 0; i < threads.size(); ++i) {
+    total += threads[i];
+    if (static_cast<int>(i) < d) before += threads[i];
+  }
+  return total == 0 ? 0 : n * before / total;
+}
+
 std::string ThreadPlan::describe() const {
   if (cpus.empty()) return "unpinned";
   std::string out;
@@ -335,6 +345,7 @@ Result<ThreadPlan> plan_threads(const CpuTopology& topo, const PlacementRequest&
   // group with the fewest threads per CPU (ties: the lower node). Equal groups get
   // round-robin t % n_groups, llama.cpp's distribute order; thread 0 lands in the first.
   std::vector<int> count(groups.size(), 0);
+  std::vector<size_t> group_of_thread;
   std::vector<std::vector<int>> strict_order(groups.size());
   for (size_t g = 0; g < groups.size(); ++g) {
     strict_order[g] = groups[g].cpus;
@@ -349,6 +360,7 @@ Result<ThreadPlan> plan_threads(const CpuTopology& topo, const PlacementRequest&
         best = g;
     }
     const int k = count[best]++;
+    group_of_thread.push_back(best);
     if (req.strict) {
       const std::vector<int>& order = strict_order[best];
       plan.cpus.push_back({order[static_cast<size_t>(k) % order.size()]});
@@ -358,6 +370,22 @@ Result<ThreadPlan> plan_threads(const CpuTopology& topo, const PlacementRequest&
     int node = groups[best].node;
     if (node < 0 && req.strict) node = topo.node_of_cpu(plan.cpus.back()[0]);
     plan.node_of_thread.push_back(node);
+  }
+
+  if (req.numa == NumaStrategy::kDistribute && groups.size() >= 2 && groups.size() <= size_t(kMaxNumaParts)) {
+    // A node left without threads (more nodes than -t) gets no part: nobody local reads it.
+    std::vector<int> part_of_group(groups.size(), -1);
+    for (size_t g = 0; g < groups.size(); ++g) {
+      if (count[g] == 0) continue;
+      part_of_group[g] = static_cast<int>(plan.split.nodes.size());
+      plan.split.nodes.push_back(groups[g].node);
+      plan.split.threads.push_back(count[g]);
+    }
+    if (plan.split.nodes.size() >= 2) {
+      for (int t = 0; t < n_threads; ++t) plan.part_of_thread.push_back(part_of_group[group_of_thread[t]]);
+    } else {
+      plan.split = {};
+    }
   }
 
   const size_t n_cpus = plan.all_cpus().size();

@@ -78,12 +78,32 @@ struct NumaMemPolicy {
   std::vector<int> nodes;
 };
 
+// At most this many NUMA parts per packed weight (and task domains per pool job). With
+// more nodes holding threads, --numa distribute falls back to interleaving the weights.
+constexpr int kMaxNumaParts = 8;
+
+// --numa distribute on two or more nodes: every packed weight is split by rows into one
+// part per node, sized in proportion to the node's threads and stored on that node, and
+// the node's threads compute its rows (DESIGN.md "NUMA"): each node streams its own memory
+// instead of every thread reading every node's. Empty: no split (one part).
+struct NodeSplit {
+  std::vector<int> nodes;    // node id of part d
+  std::vector<int> threads;  // pool threads placed on node d (>= 1 each)
+
+  int n_parts() const { return nodes.empty() ? 1 : static_cast<int>(nodes.size()); }
+  // The first of `n` units (row groups) that part d owns; share_begin(n, n_parts()) == n.
+  // Parts own contiguous runs in order, sized by their threads (rounded down).
+  int64_t share_begin(int64_t n, int d) const;
+};
+
 struct ThreadPlan {
   // cpus[t]: the CPUs pool thread t may run on (t = 0 is the thread calling run()).
   // Empty: leave every thread to the OS, exactly as without any flag.
   std::vector<std::vector<int>> cpus;
   std::vector<int> node_of_thread;  // parallel to cpus; -1 where the set spans nodes
-  NumaMemPolicy memory;
+  NumaMemPolicy memory;             // for memory no NodeSplit part owns
+  NodeSplit split;                  // distribute on >= 2 nodes (<= kMaxNumaParts): the row split
+  std::vector<int> part_of_thread;  // parallel to cpus when split is set: thread t's part
   std::vector<std::string> warnings;  // for the log: oversubscription, ignored CPUs
 
   // "t0:0 t1:1 t2:0-3 ..." for the debug log; "unpinned" when cpus is empty.
@@ -98,7 +118,8 @@ struct ThreadPlan {
 //    wrapping round when threads outnumber CPUs. Without any flag: no plan.
 //  - distribute: threads spread over the nodes in proportion to their CPUs (round-robin
 //    t % n_nodes for equal nodes, as llama.cpp), each allowed on its node's CPUs (strict:
-//    one of them); the weights interleave over those nodes.
+//    one of them). The packed weights are split by rows over those nodes (NodeSplit),
+//    or interleaved over them when there are more than kMaxNumaParts.
 //  - isolate: every thread on the CPUs of the node the process started on; the weights
 //    prefer that node.
 //  - numactl: the CPUs of the process's affinity at start-up (set by numactl/taskset);

@@ -1,4 +1,4 @@
-// The pool's job hand-off. A job is published by writing (n_tasks_, call_, ctx_) and
+// The pool's job hand-off. A job is published by writing (cursor_, call_, ctx_) and
 // then bumping generation_; workers spin on generation_ for a while and then sleep on
 // cv_. The driver runs tasks too, then waits for n_busy_ (workers still inside the job)
 // to reach zero, so when run() returns no worker touches the job's context any more.
@@ -72,6 +72,11 @@ ThreadPool::ThreadPool(int n_threads, ThreadPoolOptions options)
     : n_threads_(std::max(1, n_threads)),
       options_(std::move(options)),
       spin_iterations_(kSpinIterations / 50 * std::clamp(options_.poll, 0, 100)) {
+  part_of_thread_.assign(static_cast<size_t>(n_threads_), 0);
+  for (size_t t = 0; t < part_of_thread_.size() && t < options_.part_of_thread.size(); ++t)
+    part_of_thread_[t] = std::clamp(options_.part_of_thread[t], 0, kMaxNumaParts - 1);
+  n_parts_ = 1 + *std::max_element(part_of_thread_.begin(), part_of_thread_.end());
+  for (int p : part_of_thread_) ++threads_per_part_[p];
   workers_.reserve(n_threads_ - 1);
   for (int t = 1; t < n_threads_; ++t) workers_.emplace_back([this, t] { worker_loop(t); });
 }
@@ -91,11 +96,20 @@ ThreadPool::~ThreadPool() {
   for (auto& w : workers_) w.join();
 }
 
+int ThreadPool::threads_in_part(int p) const {
+  return p >= 0 && p < n_parts_ ? threads_per_part_[p] : 0;
+}
+
 void ThreadPool::work(int thread) {
-  for (;;) {
-    const int64_t task = next_task_.fetch_add(1, std::memory_order_relaxed);
-    if (task >= n_tasks_) break;
-    call_(ctx_, task, thread);
+  // The thread's own part first, then the others in turn (one part: just part 0).
+  const int home = job_parts_ == 1 ? 0 : part_of_thread_[thread] % job_parts_;
+  for (int i = 0; i < job_parts_; ++i) {
+    PartCursor& c = cursor_[(home + i) % job_parts_];
+    for (;;) {
+      const int64_t task = c.next.fetch_add(1, std::memory_order_relaxed);
+      if (task >= c.end) break;
+      call_(ctx_, task, thread);
+    }
   }
 }
 
@@ -131,17 +145,26 @@ void ThreadPool::worker_loop(int thread) {
 }
 
 void ThreadPool::dispatch(int64_t n_tasks, Trampoline call, const void* ctx) {
+  const int64_t first[2] = {0, n_tasks};
+  dispatch_parts(1, first, call, ctx);
+}
+
+void ThreadPool::dispatch_parts(int n_parts, const int64_t* first, Trampoline call, const void* ctx) {
+  const int64_t n_tasks = first[n_parts] - first[0];
   if (n_tasks <= 0) return;
   // One compare per job; the syscall only when a new thread drives the pool.
   if (options_.pin_caller && !options_.cpus.empty() && std::this_thread::get_id() != pinned_caller_) pin_caller();
   if (n_threads_ == 1 || n_tasks == 1) {
-    for (int64_t i = 0; i < n_tasks; ++i) call(ctx, i, 0);
+    for (int64_t i = first[0]; i < first[n_parts]; ++i) call(ctx, i, 0);
     return;
   }
   call_ = call;
   ctx_ = ctx;
-  n_tasks_ = n_tasks;
-  next_task_.store(0, std::memory_order_relaxed);
+  job_parts_ = std::clamp(n_parts, 1, kMaxNumaParts);
+  for (int p = 0; p < job_parts_; ++p) {
+    cursor_[p].next.store(first[p], std::memory_order_relaxed);
+    cursor_[p].end = p + 1 < job_parts_ ? first[p + 1] : first[n_parts];
+  }
   n_busy_.store(n_threads_ - 1, std::memory_order_relaxed);
   generation_.fetch_add(1, std::memory_order_seq_cst);
   if (n_sleeping_.load(std::memory_order_seq_cst) > 0) {

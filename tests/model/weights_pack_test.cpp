@@ -22,20 +22,37 @@ std::unique_ptr<gguf::Model> open_model(const std::string& rel) {
   return m ? std::move(m.value()) : nullptr;
 }
 
-// Rows [0, n) of view w, unpacked from its packed copy, equal the file's rows.
+// Rows [0, n) of view w, unpacked part by part from its packed copy, equal the file's
+// rows, and the parts tile [0, n) in order.
 void expect_packed_rows_equal(const Weight& w, int64_t n) {
   ASSERT_TRUE(w.is_packed());
+  ASSERT_EQ(w.part_row[0], 0);
+  ASSERT_EQ(w.part_row[w.n_parts], n);
   const kernels::Table& kt = kernels::table();
-  std::vector<uint8_t> back(w.row_bytes * n);
-  kt.q8_0.unpack_rows(w.packed, n, w.n_cols, back.data(), w.row_bytes);
-  ASSERT_EQ(0, std::memcmp(back.data(), w.data, back.size()));
+  for (int p = 0; p < w.n_parts; ++p) {
+    const int64_t r0 = w.part_row[p], rows = w.part_row[p + 1] - r0;
+    ASSERT_GE(rows, 0);
+    ASSERT_EQ(r0 % kernels::kPackRows, 0);
+    std::vector<uint8_t> back(w.row_bytes * rows);
+    kt.q8_0.unpack_rows(w.part_data[p], rows, w.n_cols, back.data(), w.row_bytes);
+    ASSERT_EQ(0, std::memcmp(back.data(), w.row(r0), back.size())) << "part " << p;
+  }
 }
 
-TEST(WeightsPack, BindsPackedCopiesOfQ8Matmuls) {
+// The same checks with one part, and with the rows split over NUMA parts as --numa
+// distribute does (all on node 0 here: the placement is not what is tested).
+class WeightsPackParts : public ::testing::TestWithParam<std::vector<int>> {};
+
+TEST_P(WeightsPackParts, BindsPackedCopiesOfQ8Matmuls) {
   auto file = open_model("models/ds3-tiny-Q8_0.gguf");
   if (!file) GTEST_SKIP() << "ds3-tiny-Q8_0.gguf not found";
   if (kernels::table().q8_0.gemm_packed == nullptr) GTEST_SKIP() << "no packed kernels on this CPU";
   PackedWeights store;
+  NodeSplit split;
+  split.threads = GetParam();
+  split.nodes.assign(split.threads.size(), 0);
+  if (split.threads.size() == 1) split = {};
+  store.set_placement(split, {});
   ThreadPool pool(2);
   Weight wq, exps, kb, norm, emb;
   {
@@ -72,8 +89,14 @@ TEST(WeightsPack, BindsPackedCopiesOfQ8Matmuls) {
   if (kb.present()) {
     for (int64_t h = 0; h < kb.n_slices; ++h) expect_packed_rows_equal(kb.slice(h), kb.n_rows);
   }
-  // rows(): packed when it starts a row group, plain otherwise.
-  if (wq.n_rows > kernels::kPackRows) {
+  // Parts follow the threads: e.g. threads {1, 3} give part 1 three quarters of the groups.
+  ASSERT_EQ(wq.n_parts, split.n_parts());
+  for (int p = 0; p < wq.n_parts; ++p) {
+    const int64_t groups = (wq.n_rows + kernels::kPackRows - 1) / kernels::kPackRows;
+    EXPECT_EQ(wq.part_row[p], std::min(wq.n_rows, split.share_begin(groups, p) * kernels::kPackRows));
+  }
+  // rows(): packed when it starts a row group of a one-part weight, plain otherwise.
+  if (wq.n_rows > kernels::kPackRows && wq.n_parts == 1) {
     const Weight r = wq.rows(kernels::kPackRows, wq.n_rows - kernels::kPackRows);
     expect_packed_rows_equal(r, r.n_rows);
     EXPECT_FALSE(wq.rows(1, 3).is_packed());
@@ -85,6 +108,10 @@ TEST(WeightsPack, BindsPackedCopiesOfQ8Matmuls) {
   EXPECT_GT(store.bytes, 0u);
   EXPECT_EQ(store.n_tensors, kb.present() ? 3 : 2);
 }
+
+INSTANTIATE_TEST_SUITE_P(Parts, WeightsPackParts,
+                         ::testing::Values(std::vector<int>{1}, std::vector<int>{1, 1}, std::vector<int>{1, 3},
+                                           std::vector<int>{2, 1, 1, 5}));
 
 TEST(WeightsPack, NoPackerNoPacking) {
   auto file = open_model("models/ds3-tiny-Q8_0.gguf");

@@ -277,6 +277,46 @@ TEST(NumaPlan, DistributeUnevenNodesIsProportional) {
   EXPECT_TRUE(full.warnings.empty());
 }
 
+TEST(NumaPlan, DistributeSplitsWeightsByNodeInProportionToThreads) {
+  // 8 + 4 CPUs, 6 threads: parts on nodes 0 and 1 holding 4/6 and 2/6 of every weight.
+  const CpuTopology t = machine({range(0, 7), range(8, 11)});
+  const ThreadPlan p = plan_ok(t, request(NumaStrategy::kDistribute, true), 6);
+  EXPECT_EQ(p.split.nodes, (std::vector<int>{0, 1}));
+  EXPECT_EQ(p.split.threads, (std::vector<int>{4, 2}));
+  ASSERT_EQ(p.part_of_thread.size(), 6u);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(p.part_of_thread[i], p.node_of_thread[i]) << "thread " << i;
+  // 60 row groups: 40 + 20; the boundary rounds down and the last part ends at n.
+  EXPECT_EQ(p.split.share_begin(60, 0), 0);
+  EXPECT_EQ(p.split.share_begin(60, 1), 40);
+  EXPECT_EQ(p.split.share_begin(60, 2), 60);
+  EXPECT_EQ(p.split.share_begin(7, 1), 4);
+  EXPECT_EQ(p.split.share_begin(1, 1), 0);  // too small to share: all in the last part
+}
+
+TEST(NumaPlan, SplitSkipsNodesWithoutThreadsAndNeedsTwoParts) {
+  // 3 nodes but 2 threads: parts only on the two nodes that got a thread.
+  const CpuTopology t = machine({range(0, 1), range(2, 3), range(4, 5)});
+  const ThreadPlan two = plan_ok(t, request(NumaStrategy::kDistribute), 2);
+  EXPECT_EQ(two.split.nodes, (std::vector<int>{0, 1}));
+  EXPECT_EQ(two.part_of_thread, (std::vector<int>{0, 1}));
+  // One thread: one node, no split (and no part_of_thread).
+  const ThreadPlan one = plan_ok(t, request(NumaStrategy::kDistribute), 1);
+  EXPECT_TRUE(one.split.nodes.empty());
+  EXPECT_TRUE(one.part_of_thread.empty());
+  EXPECT_EQ(one.split.n_parts(), 1);
+  EXPECT_EQ(one.split.share_begin(10, 1), 10);
+  // isolate and numactl never split.
+  EXPECT_TRUE(plan_ok(machine({range(0, 3), range(4, 7)}, 5), request(NumaStrategy::kIsolate), 4).split.nodes.empty());
+}
+
+TEST(NumaPlan, MoreNodesThanPartsInterleaveInstead) {
+  std::vector<Cpus> nodes;
+  for (int n = 0; n <= kMaxNumaParts; ++n) nodes.push_back(range(2 * n, 2 * n + 1));
+  const ThreadPlan p = plan_ok(machine(nodes), request(NumaStrategy::kDistribute), 2 * (kMaxNumaParts + 1));
+  EXPECT_TRUE(p.split.nodes.empty());
+  EXPECT_EQ(p.memory.mode, NumaMemPolicy::Mode::kInterleave);
+}
+
 TEST(NumaPlan, DistributeSkipsOfflineAndDisallowedCpus) {
   // Node 1 lists 4-7 but the process may not use 6-7 (cpuset), and node 2 only 8.
   CpuTopology t = machine({range(0, 3), range(4, 7), range(8, 9)});

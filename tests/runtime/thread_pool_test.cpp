@@ -89,6 +89,61 @@ TEST(ThreadPool, AllThreadsTakePart) {
   }
 }
 
+TEST(ThreadPoolParts, EveryTaskOfEveryPartRunsOnce) {
+  // Threads 0, 2 in part 0; 1, 3 in part 1; a third part nobody is home to still runs.
+  ThreadPoolOptions o;
+  o.part_of_thread = {0, 1, 0, 1};
+  ThreadPool pool(4, o);
+  EXPECT_EQ(pool.n_parts(), 2);
+  EXPECT_EQ(pool.threads_in_part(0), 2);
+  EXPECT_EQ(pool.threads_in_part(1), 2);
+  EXPECT_EQ(pool.threads_in_part(2), 0);
+  const std::vector<std::vector<int64_t>> cases = {
+      {0, 10, 25}, {0, 0, 7}, {0, 9, 9}, {0, 1, 2, 3}, {5, 6, 40, 41}, {0, 0, 0}, {0, 1000, 1001}};
+  for (const auto& first : cases) {
+    const int n_parts = static_cast<int>(first.size()) - 1;
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(first.back()));
+    pool.run_parts(n_parts, first.data(), [&](int64_t task, int) { hits[task].fetch_add(1); });
+    for (int64_t i = 0; i < first.back(); ++i) {
+      ASSERT_EQ(hits[i].load(), i >= first[0] ? 1 : 0) << "task " << i << " parts " << n_parts;
+    }
+  }
+}
+
+TEST(ThreadPoolParts, ThreadsStartOnTheirOwnPart) {
+  // Two parts of two tasks; each task waits until both threads have started one. Were
+  // both threads to start in one part, that part's tasks would take both and the first
+  // tasks run would not be one per part; with home parts each thread's first task is
+  // in its own part.
+  ThreadPoolOptions o;
+  o.part_of_thread = {1, 0};  // the caller (thread 0) is home to part 1
+  ThreadPool pool(2, o);
+  const int64_t first[3] = {0, 2, 4};
+  std::vector<std::atomic<int>> first_part(2);
+  for (auto& f : first_part) f = -1;
+  std::atomic<int> started{0};
+  pool.run_parts(2, first, [&](int64_t task, int thread) {
+    int expected = -1;
+    first_part[thread].compare_exchange_strong(expected, task < 2 ? 0 : 1);
+    started.fetch_add(1);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (started.load() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  });
+  EXPECT_EQ(first_part[0].load(), 1);
+  EXPECT_EQ(first_part[1].load(), 0);
+  EXPECT_EQ(started.load(), 4);
+}
+
+TEST(ThreadPoolParts, NoPartsMeansOnePart) {
+  ThreadPool pool(3);
+  EXPECT_EQ(pool.n_parts(), 1);
+  EXPECT_EQ(pool.threads_in_part(0), 3);
+  const int64_t first[3] = {0, 5, 9};  // a job with more parts than the pool still runs whole
+  std::atomic<int> n{0};
+  pool.run_parts(2, first, [&](int64_t, int) { n.fetch_add(1); });
+  EXPECT_EQ(n.load(), 9);
+}
+
 TEST(ThreadPool, ParallelForCoversRangeOnceInContiguousChunks) {
   for (int n_threads = 1; n_threads <= 4; ++n_threads) {
     ThreadPool pool(n_threads);

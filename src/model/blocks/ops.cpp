@@ -23,12 +23,23 @@ void matmul(ForwardCtx& ctx, const Weight& w, const float* x, int64_t m, int64_t
   // Enough rows per task that the task pays for itself; the split never changes results.
   const int64_t min_rows = std::max<int64_t>(4, 16384 / std::max<int64_t>(1, k * m));
   if (w.is_packed() && mk->gemm_packed != nullptr) {
-    // Packed weights: split by whole row groups (the kernels' unit); the last task ends
-    // at n_rows.
+    // Packed weights: tasks of whole row groups (the kernels' unit) inside one part, about
+    // 4 per thread of the part's node; the last task of a part ends at its last row.
     constexpr int64_t G = kernels::kPackRows;
-    const int64_t n_groups = (w.n_rows + G - 1) / G;
-    ctx.pool.parallel_for(n_groups, (min_rows + G - 1) / G, [&](int64_t g0, int64_t g1, int) {
-      mk->gemm_packed(w.packed, k, a, a_row_bytes, g0 * G, std::min(w.n_rows, g1 * G), m, y, ldy);
+    const int64_t min_groups = (min_rows + G - 1) / G;
+    int64_t first_task[kMaxNumaParts + 1] = {0};
+    int64_t chunk[kMaxNumaParts];
+    for (int p = 0; p < w.n_parts; ++p) {
+      const int64_t groups = (w.part_row[p + 1] - w.part_row[p] + G - 1) / G;
+      const int64_t threads = std::max(1, ctx.pool.threads_in_part(p));
+      chunk[p] = std::max(min_groups, (groups + 4 * threads - 1) / (4 * threads));
+      first_task[p + 1] = first_task[p] + (groups + chunk[p] - 1) / chunk[p];
+    }
+    ctx.pool.run_parts(w.n_parts, first_task, [&](int64_t task, int) {
+      int p = 0;
+      while (task >= first_task[p + 1]) ++p;
+      const int64_t r0 = w.part_row[p] + (task - first_task[p]) * chunk[p] * G;
+      gemm_packed_part(*mk, w, p, a, a_row_bytes, r0, std::min(w.part_row[p + 1], r0 + chunk[p] * G), m, y, ldy);
     });
     return;
   }
