@@ -4,8 +4,11 @@
 // MLA-like shapes (one KV head, V a prefix of the K row) and llama-like ones (several
 // KV heads, separate V), f16/bf16/q8_0 caches, on every kernel table this CPU runs.
 // A loose comparison with a double-precision softmax checks that the numbers are right.
+// With a q8_0 K cache the flash path takes its scores from the packed GEMM; those are
+// checked against the scalar packed reference on prompts spanning several spans.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -60,7 +63,7 @@ class Runner {
  public:
   Runner(const Case& c, const kernels::Table& kt, int n_threads, bool flash) : c_(c), kt_(kt), pool_(n_threads), flash_(flash) {
     KvLayerShape s{c.n_head_kv, c.k_dim, c.v_dim, c.v_in_k};
-    auto kv = KvCache::create({s}, c.type_k, c.type_v, 128, 2);
+    auto kv = KvCache::create({s}, c.type_k, c.type_v, 256, 2);  // prompts up to 150 tokens
     EXPECT_TRUE(kv.is_ok());
     kv_ = std::move(kv.value());
   }
@@ -226,6 +229,70 @@ void check_case(const Case& c, const kernels::Table& kt, bool flash) {
       double worst = 0.0;
       for (size_t i = 0; i < ref.size(); ++i) worst = std::max(worst, std::abs(ref[i] - whole[s][i]));
       EXPECT_LT(worst, 0.1) << what;
+    }
+  }
+}
+
+// The scalar packed reference, counting its calls: a table with this as its q8_0
+// gemm_packed computes the scores exactly as the reference does and shows whether the
+// packed path ran at all.
+std::atomic<int64_t> g_reference_calls{0};
+kernels::GemmPackedFn g_reference = nullptr;
+void counting_reference(const void* wp, int64_t k, const void* a, size_t a_row_bytes, int64_t r0, int64_t r1,
+                        int64_t m, float* c, int64_t ldc) {
+  ++g_reference_calls;
+  g_reference(wp, k, a, a_row_bytes, r0, r1, m, c, ldc);
+}
+
+// Flash attention with a q8_0 K cache, as attention calls the packed GEMM (panels offset
+// by block, ldc the span, a row range ending inside a panel, m from 1 token x 4 heads to
+// whole tiles): every table's packed kernel (on an AMX CPU: AMX for m >= 5, VNNI below) gives
+// the outputs of the same table with the scalar packed reference in its place; prompts of
+// 150 and 70 tokens cover several spans and a short last one, the whole prompt still
+// equals one token at a time, and the double-precision softmax agrees loosely. An f16 K
+// cache must not take the packed path.
+TEST(AttentionPrefill, FlashPackedScoresEqualPackedReference) {
+  kernels::Table scalar;
+  ASSERT_TRUE(kernels::make_table(kernels::Isa::kScalar, &scalar));
+  g_reference = scalar.q8_0.gemm_packed;
+  ASSERT_NE(g_reference, nullptr);
+  const Case cases[] = {kCases[0], kCases[2], kCases[3]};  // mla_q8_0, gqa_q8_0, gqa_f16_q8_0 (f16 K)
+  for (const Case& c : cases) {
+    std::mt19937 rng(99);
+    const Prompt p0 = random_prompt(rng, c, 150);
+    const Prompt p1 = random_prompt(rng, c, 70);
+    const std::vector<const Prompt*> both = {&p0, &p1};
+    const std::vector<double> naive_out[2] = {naive(c, p0), naive(c, p1)};
+    for (const kernels::Table& kt : tables()) {
+      kernels::Table ref = kt;
+      ref.q8_0.gemm_packed = counting_reference;
+      const std::string where = std::string(c.name) + " on " + kernels::isa_name(kt.isa);
+      std::vector<std::vector<float>> fast(2), want(2), one(2);
+      {
+        Runner r(c, kt, 3, true);
+        r.step(both, {{0, p0.n}, {0, p1.n}}, fast);
+      }
+      g_reference_calls = 0;
+      {
+        Runner r(c, ref, 3, true);
+        r.step(both, {{0, p0.n}, {0, p1.n}}, want);
+      }
+      if (c.type_k == DType::kQ8_0) {
+        EXPECT_GT(g_reference_calls.load(), 0) << where << ": the packed path did not run";
+      } else {
+        EXPECT_EQ(g_reference_calls.load(), 0) << where << ": no packed kernels for this K type";
+      }
+      {
+        Runner r(c, kt, 1, true);
+        for (int t = 0; t < p0.n; ++t) r.step(both, {{t, t + 1}, {std::min(t, p1.n), std::min(t + 1, p1.n)}}, one);
+      }
+      for (int s = 0; s < 2; ++s) {
+        expect_same_bits(want[s], fast[s], where + " seq " + std::to_string(s) + " vs packed reference");
+        expect_same_bits(one[s], fast[s], where + " seq " + std::to_string(s) + " whole vs one token at a time");
+        double worst = 0.0;  // the tolerance of check_case
+        for (size_t i = 0; i < naive_out[s].size(); ++i) worst = std::max(worst, std::abs(naive_out[s][i] - fast[s][i]));
+        EXPECT_LT(worst, 0.1) << where << " seq " << s;
+      }
     }
   }
 }

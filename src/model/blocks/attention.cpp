@@ -2,6 +2,7 @@
 
 #include "base/check.h"
 #include "base/fp16.h"
+#include "model/blocks/attention_packed_k.h"
 
 #include <algorithm>
 #include <cmath>
@@ -141,8 +142,19 @@ void attention_plain(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s,
 // row's arithmetic is the same whatever tile it is in (a GEMM element depends only on
 // k; max, exp, S and the fma chain over j run per row in block order), so the tiling
 // and the thread count never change a bit, and prefill equals decode one token at a time.
+//
+// When the K type has packed kernels (q8_0), the scores come from gemm_packed over K
+// repacked once per layer (attention_packed_k.h), kSpanBlocks blocks per call: one call
+// re-lays out the tile's queries once for several blocks, and the AMX kernel works on
+// 32 positions at a time. Only the scores are computed ahead; the softmax and P.V still go
+// block by block, so a row's arithmetic is the same as with one block per call. Whether
+// the packed path runs depends only on the K type and the table, never on the batch, so
+// decode and prefill take the same path.
 constexpr int kTileRows = 128;  // query rows (tokens x heads) per task, about
 constexpr int kTileTokensMax = 32;
+// 4 blocks (64 positions): measured on R1-slice pp2048, -t 2, AMX (t/s, one run each):
+// 1 block 138, 2 blocks 146, 4 blocks 151, 8 blocks 143 (scores: 128 rows x 64 x 4 B = 32 KiB).
+constexpr int kSpanBlocks = 4;
 
 void attention_flash(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s, const float* q, float* out) {
   const KvLayerShape& ks = ctx.kv.shape(s.il);
@@ -172,12 +184,46 @@ void attention_flash(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s,
     }
   }
   tile_first[n_tiles] = ub.n;
+  auto tile_n_kv = [&](int tile) {  // blocks run up to the tile's last position
+    int32_t n_kv = 0;
+    for (int t = tile_first[tile]; t < tile_first[tile + 1]; ++t) n_kv = std::max(n_kv, ub.pos[t] + 1);
+    return n_kv;
+  };
 
-  // Per thread: scores [rows][B], V tile [B][v_dim], m [rows], S [rows], the converted
+  // Packed K: each sequence of the ubatch once, up to the longest prefix its tiles read.
+  const bool packed = mk->gemm_packed != nullptr;
+  PackedKPrefixes pk;
+  int* tile_entry = nullptr;  // tile -> its sequence's entry in pk
+  size_t panel_bytes = 0;
+  if (packed) {
+    tile_entry = static_cast<int*>(ctx.arena.alloc_bytes(n_tiles * sizeof(int)));
+    auto* seqs = static_cast<int32_t*>(ctx.arena.alloc_bytes(n_tiles * sizeof(int32_t)));
+    auto* n_kv = static_cast<int32_t*>(ctx.arena.alloc_bytes(n_tiles * sizeof(int32_t)));
+    int n_entries = 0;
+    for (int tile = 0; tile < n_tiles; ++tile) {
+      const int32_t seq = ub.seq[tile_first[tile]];
+      int e = n_entries - 1;  // tiles of one sequence are usually adjacent
+      while (e >= 0 && seqs[e] != seq) --e;
+      if (e < 0) {
+        e = n_entries++;
+        seqs[e] = seq;
+        n_kv[e] = 0;
+      }
+      n_kv[e] = std::max(n_kv[e], tile_n_kv(tile));
+      tile_entry[tile] = e;
+    }
+    pk = pack_k_prefixes(ctx, s.il, *mk, seqs, n_kv, n_entries);
+    panel_bytes = pk.group_bytes;
+  }
+  // Positions per q.K call: several blocks from the packed panels, one block of the paged
+  // cache otherwise.
+  const int span = packed ? kSpanBlocks * B : B;
+
+  // Per thread: scores [rows][span], V tile [B][v_dim], m [rows], S [rows], the converted
   // queries [rows][q_bytes], rows = tile_tokens * chunk.
   const size_t rows = static_cast<size_t>(tile_tokens) * chunk;
   const size_t per_thread =
-      rows * B + static_cast<size_t>(B) * s.v_dim + 2 * rows + (rows * q_bytes + 3) / 4 + 16;
+      rows * span + static_cast<size_t>(B) * s.v_dim + 2 * rows + (rows * q_bytes + 3) / 4 + 16;
   float* scratch = ctx.arena.alloc(per_thread * ctx.pool.n_threads());
 
   const int64_t n_tasks = static_cast<int64_t>(n_tiles) * per_token_tasks;
@@ -190,10 +236,11 @@ void attention_flash(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s,
     const int t0 = tile_first[tile];
     const int nt = tile_first[tile + 1] - t0;
     const int32_t seq = ub.seq[t0];
-    int32_t n_kv = 0;  // blocks run up to the tile's last position
-    for (int it = 0; it < nt; ++it) n_kv = std::max(n_kv, ub.pos[t0 + it] + 1);
-    float* sc = scratch + per_thread * thread;  // [nt * nh][B], row it * nh + i
-    float* vt = sc + rows * B;
+    const int32_t n_kv = tile_n_kv(tile);
+    const uint8_t* kp = packed ? pk.panels(tile_entry[tile], hk) : nullptr;
+    const int64_t m_rows = static_cast<int64_t>(nt) * nh;
+    float* sc = scratch + per_thread * thread;  // [nt * nh][span], row it * nh + i
+    float* vt = sc + rows * span;
     float* m = vt + static_cast<size_t>(B) * s.v_dim;
     float* S = m + rows;
     auto* qconv = reinterpret_cast<uint8_t*>(S + rows);
@@ -211,8 +258,14 @@ void attention_flash(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s,
     }
     for (int32_t p0 = 0; p0 < n_kv; p0 += B) {
       const int32_t n_blk = std::min<int32_t>(B, n_kv - p0);  // the most any row of the tile uses
-      mk->gemm(ctx.kv.k_row(s.il, seq, p0, hk), k_stride, qconv, q_bytes, s.k_dim, 0, n_blk,
-               static_cast<int64_t>(nt) * nh, sc, B);
+      const int32_t in_span = p0 % span;  // this block's first column in sc
+      if (!packed) {
+        mk->gemm(ctx.kv.k_row(s.il, seq, p0, hk), k_stride, qconv, q_bytes, s.k_dim, 0, n_blk, m_rows, sc, span);
+      } else if (in_span == 0) {  // the scores of this block and the next kSpanBlocks - 1
+        const int32_t n_span = std::min<int32_t>(span, n_kv - p0);
+        mk->gemm_packed(kp + static_cast<size_t>(p0 / B) * panel_bytes, s.k_dim, qconv, q_bytes, 0, n_span, m_rows,
+                        sc, span);
+      }
       const uint8_t* v0 = ctx.kv.v_row(s.il, seq, p0, hk);
       for (int j = 0; j < n_blk; ++j) {
         if (type_v == DType::kF32) {
@@ -226,7 +279,7 @@ void attention_flash(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s,
         if (n_in <= 0) continue;  // this token's prefix ended before the block
         for (int i = 0; i < nh; ++i) {
           const int r = it * nh + i;
-          float* si = sc + static_cast<size_t>(r) * B;
+          float* si = sc + static_cast<size_t>(r) * span + in_span;
           float bmax = -INFINITY;
           for (int j = 0; j < n_in; ++j) {
             si[j] *= s.scale;

@@ -12,7 +12,9 @@
 // With ctx.flash_attn (-fa) the softmax is computed online, block by block: each KV
 // block is read once for both the scores and the values (for MLA the value is a prefix
 // of the same cached row), nothing of size n_kv is kept, and the weights stay f32.
-// Its results differ from the plain path only by float rounding.
+// Its results differ from the plain path only by float rounding. With a q8_0 K cache its
+// scores come from the packed Q8_0 GEMM (attention_packed_k.h), whose fp32 order is the
+// same on every ISA but not the unpacked gemm's.
 #pragma once
 
 #include "model/forward.h"
