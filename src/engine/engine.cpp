@@ -2,6 +2,7 @@
 
 #include "base/log.h"
 #include "gguf/gguf.h"
+#include "kernels/kernels.h"
 #include "kv/kv_cache.h"
 #include "model/model.h"
 #include "runtime/arena.h"
@@ -139,7 +140,9 @@ Result<std::unique_ptr<Engine>> Engine::load(const EngineOptions& options) {
     return error("{}: the tokenizer has {} tokens but the output layer has {} rows", o.model_path,
                  e->tokenizer_->n_vocab(), e->model_->n_vocab());
   }
-  auto kv = KvCache::create(e->model_->kv_shapes(), o.cache_type_k, o.cache_type_v, o.n_ctx, o.n_seq_max);
+  // Flash attention reads a q8_0 K through the packed GEMM (kv_cache.h "Packed K").
+  const bool packed_k = o.flash_attn && kernels::table().q8_0.gemm_packed != nullptr;
+  auto kv = KvCache::create(e->model_->kv_shapes(), o.cache_type_k, o.cache_type_v, o.n_ctx, o.n_seq_max, packed_k);
   if (!kv) return kv.status();
   e->kv_ = std::move(kv.value());
   e->scratch_ = std::make_unique<Scratch>();

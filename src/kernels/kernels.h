@@ -58,6 +58,10 @@ using UnpackRowsFn = void (*)(const void* packed, int64_t n_rows, int64_t k, voi
 // row of the matrix (c is never written past r1). Same batch-invariance contract.
 using GemmPackedFn = void (*)(const void* wp, int64_t k, const void* a, size_t a_row_bytes, int64_t r0, int64_t r1,
                               int64_t m, float* c, int64_t ldc);
+// Writes one Q8_0 row of k elements into row `slot` (< kPackRows) of the packed group
+// (panel) at `group`, leaving the other rows as they are: the KV cache keeps its K rows
+// packed this way as they arrive (kv/kv_cache.h). The layout is every ISA's.
+void pack_q8_0_row_into_group(const void* row, int slot, int64_t k, void* group);
 
 struct MatmulKernels {
   DType dot_type = DType::kF32;

@@ -1,13 +1,15 @@
 #include "kv/kv_cache.h"
 
 #include "base/check.h"
+#include "kernels/kernels.h"
+#include "kernels/packed_layout.h"
 
 #include <cstring>
 
 namespace deepcpu {
 
 Result<std::unique_ptr<KvCache>> KvCache::create(const std::vector<KvLayerShape>& layers, DType type_k, DType type_v,
-                                                 int n_ctx, int n_seq_max) {
+                                                 int n_ctx, int n_seq_max, bool packed_k) {
   for (DType t : {type_k, type_v}) {
     if (t != DType::kF16 && t != DType::kBF16 && t != DType::kQ8_0 && t != DType::kF32) {
       return error("KV cache type {} is not supported (use f16, bf16 or q8_0)", dtype_name(t));
@@ -22,6 +24,8 @@ Result<std::unique_ptr<KvCache>> KvCache::create(const std::vector<KvLayerShape>
   // Every sequence can waste up to one partly filled block, so add one per sequence:
   // then a single sequence can always reach n_ctx.
   const int n_blocks = (n_ctx + kBlockTokens - 1) / kBlockTokens + n_seq_max;
+  kv->n_blocks_ = n_blocks;
+  kv->packed_k_ = packed_k && type_k == DType::kQ8_0;
   for (const KvLayerShape& s : layers) {
     const int64_t bk = dtype_info(type_k).block_size;
     const int64_t bv = dtype_info(type_v).block_size;
@@ -36,15 +40,21 @@ Result<std::unique_ptr<KvCache>> KvCache::create(const std::vector<KvLayerShape>
     l.v_row_bytes = s.v_in_k ? l.k_row_bytes : row_bytes(type_v, s.v_dim);
     l.k_block_bytes = l.k_row_bytes * s.n_head_kv * kBlockTokens;
     l.v_block_bytes = s.v_in_k ? 0 : l.v_row_bytes * s.n_head_kv * kBlockTokens;
+    if (kv->packed_k_) l.k_panel_bytes = kernels::packed::group_bytes(s.k_dim / dtype_info(type_k).block_size);
     const size_t k_total = l.k_block_bytes * n_blocks, v_total = l.v_block_bytes * n_blocks;
+    const size_t p_total = l.k_panel_bytes * s.n_head_kv * n_blocks;
     l.k.reset(new (std::nothrow) uint8_t[k_total]);
     if (v_total) l.v.reset(new (std::nothrow) uint8_t[v_total]);
-    if (!l.k || (v_total && !l.v)) {
+    if (p_total) l.k_packed.reset(new (std::nothrow) uint8_t[p_total]);
+    if (!l.k || (v_total && !l.v) || (p_total && !l.k_packed)) {
       return error("cannot allocate the KV cache ({} MiB for -c {}); try a smaller -c or -ctk q8_0",
-                   (k_total + v_total) * layers.size() >> 20, n_ctx);
+                   (k_total + v_total + p_total) * layers.size() >> 20, n_ctx);
     }
     std::memset(l.k.get(), 0, k_total);
     if (v_total) std::memset(l.v.get(), 0, v_total);
+    // Zero panels: a row slot never written (and the zero partner of an odd last block)
+    // must read as zeros, as pack_rows pads.
+    if (p_total) std::memset(l.k_packed.get(), 0, p_total);
     kv->layers_.push_back(std::move(l));
   }
   kv->seqs_.resize(n_seq_max);
@@ -59,7 +69,7 @@ size_t KvCache::size_bytes() const {
     for (const Seq& s : seqs_) used += s.blocks.size();
     return used;
   }();
-  for (const Layer& l : layers_) n += (l.k_block_bytes + l.v_block_bytes) * n_blocks;
+  for (const Layer& l : layers_) n += (l.k_block_bytes + l.v_block_bytes + l.k_panel_bytes * l.shape.n_head_kv) * n_blocks;
   return n;
 }
 
@@ -103,6 +113,25 @@ uint8_t* KvCache::k_row(int il, int32_t seq, int32_t pos, int head) const {
   const int32_t block = seqs_[seq].blocks[pos / kBlockTokens];
   const int32_t in_block = pos % kBlockTokens;
   return l.k.get() + block * l.k_block_bytes + (static_cast<size_t>(in_block) * l.shape.n_head_kv + head) * l.k_row_bytes;
+}
+
+uint8_t* KvCache::k_panel(int il, int32_t seq, int32_t pos, int head) const {
+  const Layer& l = layers_[il];
+  const int32_t block = seqs_[seq].blocks[pos / kBlockTokens];
+  return l.k_packed.get() + (static_cast<size_t>(head) * n_blocks_ + block) * l.k_panel_bytes;
+}
+
+void KvCache::pack_k_row(int il, int32_t seq, int32_t pos, int head) {
+  kernels::pack_q8_0_row_into_group(k_row(il, seq, pos, head), pos % kBlockTokens, layers_[il].shape.k_dim,
+                                    k_panel(il, seq, pos, head));
+}
+
+int KvCache::adjacent_blocks(int32_t seq, int32_t pos, int max_blocks) const {
+  const std::vector<int32_t>& b = seqs_[seq].blocks;
+  const size_t first = static_cast<size_t>(pos / kBlockTokens);
+  int n = 1;
+  while (n < max_blocks && first + n < b.size() && b[first + n] == b[first] + n) ++n;
+  return n;
 }
 
 uint8_t* KvCache::v_row(int il, int32_t seq, int32_t pos, int head) const {

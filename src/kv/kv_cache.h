@@ -6,6 +6,13 @@
 // dtype (f16, bf16 or q8_0), V rows likewise. For MLA (DeepSeek) the cache holds one
 // latent row per token (kv_lora_rank + rope dims) and V is the first v_dim values of
 // that row (`v_in_k`): no separate V storage at all.
+//
+// Packed K (q8_0 K with `packed_k`): beside the rows, every block keeps its K rows in the
+// packed Q8_0 layout (kernels.h: one panel of kPackRows = kBlockTokens positions per KV
+// head), written row by row as tokens are stored, so flash attention takes its q.K scores
+// from the packed GEMM (AMX/VNNI tiles) without repacking the prefix at every step. Panels
+// are stored [kv head][block], so the blocks a sequence got one after another (the free
+// list hands them out in order) are adjacent panels and one GEMM call can span several.
 #pragma once
 
 #include "base/status.h"
@@ -28,8 +35,9 @@ class KvCache {
  public:
   static constexpr int kBlockTokens = 16;
 
+  // packed_k: also keep packed K panels (only for a q8_0 K; ignored otherwise).
   static Result<std::unique_ptr<KvCache>> create(const std::vector<KvLayerShape>& layers, DType type_k, DType type_v,
-                                                 int n_ctx, int n_seq_max);
+                                                 int n_ctx, int n_seq_max, bool packed_k = false);
 
   DType type_k() const { return type_k_; }
   DType type_v() const { return type_v_; }
@@ -52,12 +60,24 @@ class KvCache {
   size_t v_row_bytes(int il) const { return layers_[il].v_row_bytes; }
   const KvLayerShape& shape(int il) const { return layers_[il].shape; }
 
+  // Packed K panels (see above); all of these need has_packed_k().
+  bool has_packed_k() const { return packed_k_; }
+  size_t k_panel_bytes(int il) const { return layers_[il].k_panel_bytes; }
+  // The panel of positions [16 * (pos / 16), +16) of KV head `head`.
+  uint8_t* k_panel(int il, int32_t seq, int32_t pos, int head) const;
+  // Writes the q8_0 row now at k_row(il, seq, pos, head) into its panel.
+  void pack_k_row(int il, int32_t seq, int32_t pos, int head);
+  // How many blocks from the one holding pos (at most max_blocks, within the sequence's
+  // reserved blocks) have adjacent panels, i.e. can be read as one run of panels.
+  int adjacent_blocks(int32_t seq, int32_t pos, int max_blocks) const;
+
  private:
   struct Layer {
     KvLayerShape shape;
     size_t k_row_bytes = 0, v_row_bytes = 0;
     size_t k_block_bytes = 0, v_block_bytes = 0;
-    std::unique_ptr<uint8_t[]> k, v;
+    size_t k_panel_bytes = 0;  // packed K: one KV head's panel of one block
+    std::unique_ptr<uint8_t[]> k, v, k_packed;
   };
   struct Seq {
     int32_t length = 0;
@@ -65,6 +85,8 @@ class KvCache {
   };
   DType type_k_ = DType::kF16, type_v_ = DType::kF16;
   int n_ctx_ = 0;
+  int n_blocks_ = 0;
+  bool packed_k_ = false;
   std::vector<Layer> layers_;
   std::vector<Seq> seqs_;
   std::vector<int32_t> free_;

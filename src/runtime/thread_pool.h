@@ -39,7 +39,7 @@ struct ThreadPoolOptions {
   // --numa distribute: part_of_thread[t] is the NUMA part (runtime/numa.h NodeSplit) whose
   // weights thread t's node holds; run_parts() hands it that part's tasks first. Empty:
   // every thread is in part 0.
-  std::vector<int> part_of_thread;
+  std::vector<int> part_of_thread = {};
 };
 
 // Sets the calling thread's affinity; false (errno kept) when the kernel refuses.

@@ -63,7 +63,8 @@ class Runner {
  public:
   Runner(const Case& c, const kernels::Table& kt, int n_threads, bool flash) : c_(c), kt_(kt), pool_(n_threads), flash_(flash) {
     KvLayerShape s{c.n_head_kv, c.k_dim, c.v_dim, c.v_in_k};
-    auto kv = KvCache::create({s}, c.type_k, c.type_v, 256, 2);  // prompts up to 150 tokens
+    // Packed K panels with flash attention, as Engine makes the cache; prompts up to 150 tokens.
+    auto kv = KvCache::create({s}, c.type_k, c.type_v, 256, 2, flash);
     EXPECT_TRUE(kv.is_ok());
     kv_ = std::move(kv.value());
   }

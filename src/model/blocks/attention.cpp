@@ -2,7 +2,6 @@
 
 #include "base/check.h"
 #include "base/fp16.h"
-#include "model/blocks/attention_packed_k.h"
 
 #include <algorithm>
 #include <cmath>
@@ -28,6 +27,7 @@ void kv_store(ForwardCtx& ctx, const UBatch& ub, int il, const float* k, const f
     for (int h = 0; h < s.n_head_kv; ++h) {
       store_row(ctx.kt, ctx.kv.type_k(), k + (static_cast<int64_t>(t) * s.n_head_kv + h) * s.k_dim,
                 ctx.kv.k_row(il, ub.seq[t], ub.pos[t], h), s.k_dim);
+      if (ctx.kv.has_packed_k()) ctx.kv.pack_k_row(il, ub.seq[t], ub.pos[t], h);
       if (!s.v_in_k) {
         store_row(ctx.kt, ctx.kv.type_v(), v + (static_cast<int64_t>(t) * s.n_head_kv + h) * s.v_dim,
                   ctx.kv.v_row(il, ub.seq[t], ub.pos[t], h), s.v_dim);
@@ -143,13 +143,13 @@ void attention_plain(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s,
 // k; max, exp, S and the fma chain over j run per row in block order), so the tiling
 // and the thread count never change a bit, and prefill equals decode one token at a time.
 //
-// When the K type has packed kernels (q8_0), the scores come from gemm_packed over K
-// repacked once per layer (attention_packed_k.h), kSpanBlocks blocks per call: one call
-// re-lays out the tile's queries once for several blocks, and the AMX kernel works on
-// 32 positions at a time. Only the scores are computed ahead; the softmax and P.V still go
-// block by block, so a row's arithmetic is the same as with one block per call. Whether
-// the packed path runs depends only on the K type and the table, never on the batch, so
-// decode and prefill take the same path.
+// When the cache keeps packed K panels (q8_0 K, kv_cache.h), the scores come from
+// gemm_packed over them, up to kSpanBlocks adjacent panels per call: one call re-lays out
+// the tile's queries once for several blocks, and the AMX kernel works on 32 positions at
+// a time. Only the scores are computed ahead; the softmax and P.V still go block by block,
+// so a row's arithmetic is the same as with one block per call (gemm_packed gives a row
+// the same bits whatever the row range). Whether the packed path runs depends only on the
+// cache, never on the batch, so decode and prefill take the same path.
 constexpr int kTileRows = 128;  // query rows (tokens x heads) per task, about
 constexpr int kTileTokensMax = 32;
 // 4 blocks (64 positions): measured on R1-slice pp2048, -t 2, AMX (t/s, one run each):
@@ -190,31 +190,8 @@ void attention_flash(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s,
     return n_kv;
   };
 
-  // Packed K: each sequence of the ubatch once, up to the longest prefix its tiles read.
-  const bool packed = mk->gemm_packed != nullptr;
-  PackedKPrefixes pk;
-  int* tile_entry = nullptr;  // tile -> its sequence's entry in pk
-  size_t panel_bytes = 0;
-  if (packed) {
-    tile_entry = static_cast<int*>(ctx.arena.alloc_bytes(n_tiles * sizeof(int)));
-    auto* seqs = static_cast<int32_t*>(ctx.arena.alloc_bytes(n_tiles * sizeof(int32_t)));
-    auto* n_kv = static_cast<int32_t*>(ctx.arena.alloc_bytes(n_tiles * sizeof(int32_t)));
-    int n_entries = 0;
-    for (int tile = 0; tile < n_tiles; ++tile) {
-      const int32_t seq = ub.seq[tile_first[tile]];
-      int e = n_entries - 1;  // tiles of one sequence are usually adjacent
-      while (e >= 0 && seqs[e] != seq) --e;
-      if (e < 0) {
-        e = n_entries++;
-        seqs[e] = seq;
-        n_kv[e] = 0;
-      }
-      n_kv[e] = std::max(n_kv[e], tile_n_kv(tile));
-      tile_entry[tile] = e;
-    }
-    pk = pack_k_prefixes(ctx, s.il, *mk, seqs, n_kv, n_entries);
-    panel_bytes = pk.group_bytes;
-  }
+  // Packed K panels kept by the cache (q8_0 K with packed kernels): scores from gemm_packed.
+  const bool packed = ctx.kv.has_packed_k() && mk->gemm_packed != nullptr;
   // Positions per q.K call: several blocks from the packed panels, one block of the paged
   // cache otherwise.
   const int span = packed ? kSpanBlocks * B : B;
@@ -237,7 +214,6 @@ void attention_flash(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s,
     const int nt = tile_first[tile + 1] - t0;
     const int32_t seq = ub.seq[t0];
     const int32_t n_kv = tile_n_kv(tile);
-    const uint8_t* kp = packed ? pk.panels(tile_entry[tile], hk) : nullptr;
     const int64_t m_rows = static_cast<int64_t>(nt) * nh;
     float* sc = scratch + per_thread * thread;  // [nt * nh][span], row it * nh + i
     float* vt = sc + rows * span;
@@ -256,16 +232,18 @@ void attention_flash(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s,
         std::fill(o_row(it, i), o_row(it, i) + s.v_dim, 0.0f);
       }
     }
+    int32_t span_p0 = 0, span_end = 0;  // positions whose scores are in sc (packed path)
     for (int32_t p0 = 0; p0 < n_kv; p0 += B) {
       const int32_t n_blk = std::min<int32_t>(B, n_kv - p0);  // the most any row of the tile uses
-      const int32_t in_span = p0 % span;  // this block's first column in sc
       if (!packed) {
         mk->gemm(ctx.kv.k_row(s.il, seq, p0, hk), k_stride, qconv, q_bytes, s.k_dim, 0, n_blk, m_rows, sc, span);
-      } else if (in_span == 0) {  // the scores of this block and the next kSpanBlocks - 1
-        const int32_t n_span = std::min<int32_t>(span, n_kv - p0);
-        mk->gemm_packed(kp + static_cast<size_t>(p0 / B) * panel_bytes, s.k_dim, qconv, q_bytes, 0, n_span, m_rows,
-                        sc, span);
+      } else if (p0 >= span_end) {  // the scores of this block and of the adjacent panels after it
+        span_p0 = p0;
+        span_end = std::min(n_kv, p0 + B * ctx.kv.adjacent_blocks(seq, p0, kSpanBlocks));
+        mk->gemm_packed(ctx.kv.k_panel(s.il, seq, p0, hk), s.k_dim, qconv, q_bytes, 0, span_end - p0, m_rows, sc,
+                        span);
       }
+      const int32_t in_span = packed ? p0 - span_p0 : 0;  // this block's first column in sc
       const uint8_t* v0 = ctx.kv.v_row(s.il, seq, p0, hk);
       for (int j = 0; j < n_blk; ++j) {
         if (type_v == DType::kF32) {

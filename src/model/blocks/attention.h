@@ -13,8 +13,8 @@
 // block is read once for both the scores and the values (for MLA the value is a prefix
 // of the same cached row), nothing of size n_kv is kept, and the weights stay f32.
 // Its results differ from the plain path only by float rounding. With a q8_0 K cache its
-// scores come from the packed Q8_0 GEMM (attention_packed_k.h), whose fp32 order is the
-// same on every ISA but not the unpacked gemm's.
+// scores come from the packed Q8_0 GEMM over the cache's packed K panels (kv_cache.h),
+// whose fp32 order is the same on every ISA but not the unpacked gemm's.
 #pragma once
 
 #include "model/forward.h"
