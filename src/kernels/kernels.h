@@ -82,12 +82,19 @@ using ScaleFn = void (*)(float* y, float a, int64_t n);
 // element getting exactly the operations axpy_f32(y, w[j], x + j * ldx, n) would give it, in
 // that order, with y held in registers across j (attention's P.V over one KV block).
 using AxpyRowsFn = void (*)(float* y, const float* w, const float* x, int64_t ldx, int64_t n_rows, int64_t n);
+// axpy_rows for n_y outputs over the same rows x: for r < n_y, y + r * ldy gets exactly
+// the bits of axpy_rows_f32(y + r * ldy, w + r * ldw, x, ldx, n_rows, n). Attention's P.V
+// for all heads of a token at once: each x row is loaded once for several outputs, so it
+// is bound by the FMAs rather than by reading the V block from L2 for every head.
+using AxpyRowsMultiFn = void (*)(float* y, int64_t ldy, const float* w, int64_t ldw, int64_t n_y, const float* x,
+                                 int64_t ldx, int64_t n_rows, int64_t n);
 
 struct Table {
   Isa isa = Isa::kScalar;
   AxpyFn axpy_f32 = nullptr;
   ScaleFn scale_f32 = nullptr;
   AxpyRowsFn axpy_rows_f32 = nullptr;
+  AxpyRowsMultiFn axpy_rows_multi_f32 = nullptr;
   MatmulKernels f32, f16, bf16, q8_0;
   ToFloatRowFn to_float_f16 = nullptr, to_float_bf16 = nullptr, to_float_q8_0 = nullptr;
   ConvertRowFn from_float_f16 = nullptr, from_float_bf16 = nullptr, from_float_q8_0 = nullptr;

@@ -53,6 +53,11 @@ void fill_vec_ops_avx2(Table& t) {
   t.axpy_f32 = axpy;
   t.scale_f32 = scale;
   t.axpy_rows_f32 = axpy_rows;
+  // One output at a time: 16 ymm registers leave no room for several outputs' tiles.
+  t.axpy_rows_multi_f32 = [](float* y, int64_t ldy, const float* w, int64_t ldw, int64_t n_y, const float* x,
+                             int64_t ldx, int64_t n_rows, int64_t n) {
+    for (int64_t r = 0; r < n_y; ++r) axpy_rows(y + r * ldy, w + r * ldw, x, ldx, n_rows, n);
+  };
 }
 
 }  // namespace deepcpu::kernels

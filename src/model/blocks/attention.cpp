@@ -274,8 +274,11 @@ void attention_flash(ForwardCtx& ctx, const UBatch& ub, const AttentionShape& s,
             si[j] = std::exp(si[j] - m[r]);  // the weight of V_j
             S[r] += si[j];
           }
-          ctx.kt.axpy_rows_f32(o, si, vt, s.v_dim, n_in, s.v_dim);
         }
+        // o += P.V for the token's heads at once: their output rows are v_dim apart, their
+        // weights span apart, and each V row is loaded once for all of them.
+        ctx.kt.axpy_rows_multi_f32(o_row(it, 0), s.v_dim, sc + static_cast<size_t>(it) * nh * span + in_span, span, nh,
+                                   vt, s.v_dim, n_in, s.v_dim);
       }
     }
     for (int it = 0; it < nt; ++it) {
