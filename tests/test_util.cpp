@@ -6,9 +6,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <mutex>
+#include <vector>
 
 namespace deepcpu::test {
 
@@ -47,10 +50,34 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+namespace {
+// Every directory temp_dir() made, removed when the test process exits (each ctest test is
+// its own process), so a test that returns early or fails leaves nothing in /tmp. Set
+// DEEPCPU_KEEP_TEST_DIRS=1 to keep them (e.g. to read a failed server test's log).
+struct TempDirs {
+  std::mutex mu;
+  std::vector<std::string> dirs;
+  pid_t owner = getpid();
+  ~TempDirs() {
+    const char* keep = std::getenv("DEEPCPU_KEEP_TEST_DIRS");
+    if (getpid() != owner || (keep != nullptr && std::string(keep) == "1")) return;
+    std::error_code ec;
+    for (const std::string& d : dirs) std::filesystem::remove_all(d, ec);
+  }
+};
+TempDirs& temp_dirs() {
+  static TempDirs t;
+  return t;
+}
+}  // namespace
+
 std::string temp_dir() {
   const char* base = std::getenv("TMPDIR");
   std::string tmpl = std::string(base ? base : "/tmp") + "/deepcpu-test-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  TempDirs& t = temp_dirs();
+  std::lock_guard<std::mutex> lock(t.mu);
+  t.dirs.push_back(tmpl);
   return tmpl;
 }
 
