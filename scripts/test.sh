@@ -15,9 +15,9 @@ ninja -C build -j "$JOBS"
 
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDEEPCPU_SANITIZE=ON >/dev/null
 ninja -C build-asan -j "$JOBS" deepcpu deepcpu_tests
-echo "== AddressSanitizer + UBSan: bad-input and fuzz tests, scratch arena, file reader"
+echo "== AddressSanitizer + UBSan: bad-input and fuzz tests, scratch arena, file reader, KV cache panels"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  build-asan/tests/deepcpu_tests --gtest_filter='Gguf*:Arena*:FileReader*' --gtest_brief=1
+  build-asan/tests/deepcpu_tests --gtest_filter='Gguf*:Arena*:FileReader*:KvCache*' --gtest_brief=1
 
 if [ -x tests/arm/run_arm_tests.sh ] && command -v aarch64-linux-gnu-g++ >/dev/null && command -v qemu-aarch64 >/dev/null; then
   echo "== ARM kernels under qemu-aarch64"
