@@ -50,12 +50,6 @@ struct Weight {
     const int64_t g = kernels::kPackRows;
     return static_cast<size_t>((part_row[p + 1] + g - 1) / g - part_row[p] / g) * packed_group_bytes;
   }
-  // The part holding row r (r < n_rows).
-  int part_of_row(int64_t r) const {
-    int p = 0;
-    while (p + 1 < n_parts && part_row[p + 1] <= r) ++p;
-    return p;
-  }
   // Slice e of a 3-D tensor as a 2-D view (expert e, head h).
   Weight slice(int64_t e) const {
     Weight w = *this;

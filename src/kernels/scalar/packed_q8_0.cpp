@@ -135,10 +135,8 @@ void pack_q8_0_row_into_group(const void* row, int slot, int64_t k, void* group)
   const auto* blocks = static_cast<const BlockQ8_0*>(row);
   auto* grp = static_cast<uint8_t*>(group);
   for (int64_t b = 0; b < k / kQ8_0Block; ++b) {
-    uint8_t* pair = grp + (b / 2) * kPairBytes;
-    const int i = static_cast<int>(b % 2);
-    std::memcpy(pair + (i * G + slot) * 2, &blocks[b].d, 2);
-    uint8_t* q = pair + 64 + i * (8 * G * 4);
+    std::memcpy(grp + packed::block_d_offset(b) + slot * 2, &blocks[b].d, 2);
+    uint8_t* q = grp + packed::block_q_offset(b);
     for (int j = 0; j < 8; ++j) std::memcpy(q + (j * G + slot) * 4, blocks[b].qs + 4 * j, 4);
   }
 }
